@@ -1,0 +1,10 @@
+# The composition root: options -> Server -> main.
+cohort_cc_library(
+  NAME server_app
+  HDRS options.h server.h
+  SRCS options.cc server.cc
+  DEPS cohort::base cohort::protos gRPC::grpc++ gRPC::grpc++_reflection)
+
+cohort_cc_binary(NAME cohort-server SRCS main.cc DEPS cohort::server_app CLI11::CLI11)
+
+cohort_cc_test(NAME server_options SRCS options_test.cc DEPS cohort::server_app cohort::subprocess)

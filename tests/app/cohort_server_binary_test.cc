@@ -1,0 +1,107 @@
+#include <signal.h>
+
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "testing/subprocess.h"
+
+namespace {
+
+using cohort::testing::RunToCompletion;
+using cohort::testing::Subprocess;
+using cohort::testing::TempDir;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+constexpr char kToken[] = "test-admin-token-0123456789";
+
+int PortFrom(const std::string& port_file, const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(port_file, '\n')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
+    int port = 0;
+    if (kv.first == key && absl::SimpleAtoi(kv.second, &port)) return port;
+  }
+  return 0;
+}
+
+HealthCheckResponse::ServingStatus CheckHealth(int port, const std::string& service) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return HealthCheckResponse::UNKNOWN;
+  return response.status();
+}
+
+TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
+  TempDir dir;
+  std::ofstream(dir.File("token")) << kToken << "\n";
+  auto server = Subprocess::Start({COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:0",
+                                   "--admin_listen=127.0.0.1:0",
+                                   "--admin_token_file=" + dir.File("token"),
+                                   "--port_file=" + dir.File("ports")});
+  REQUIRE(server.ok());
+  const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
+  REQUIRE(ports.ok());
+  const int device_port = PortFrom(*ports, "device_port");
+  const int admin_port = PortFrom(*ports, "admin_port");
+  REQUIRE(device_port > 0);
+  REQUIRE(admin_port > 0);
+
+  CHECK(CheckHealth(device_port, "") == HealthCheckResponse::SERVING);
+  CHECK(CheckHealth(device_port, "cohort.v1.DeviceService") == HealthCheckResponse::SERVING);
+  CHECK(CheckHealth(admin_port, "cohort.v1.AdminService") == HealthCheckResponse::SERVING);
+
+  REQUIRE(server->Signal(SIGTERM).ok());
+  const auto exit_code = server->Wait(absl::Seconds(20));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 0);
+  CHECK_THAT(server->Output(), Catch::Contains("stopped"));
+}
+
+TEST_CASE("CohortServer_ExitsWithUsageErrorNamingABadFlagValue") {
+  TempDir dir;
+  std::ofstream(dir.File("token")) << kToken << "\n";
+  const auto result = RunToCompletion({COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:70000",
+                                       "--admin_token_file=" + dir.File("token")},
+                                      absl::Seconds(20));
+  REQUIRE(result.ok());
+  CHECK(result->first == 2);
+  CHECK_THAT(result->second, Catch::Contains("--device_listen") && Catch::Contains("70000"));
+}
+
+TEST_CASE("CohortServer_ExitsWithUsageErrorForAnUnknownFlagOrMissingToken") {
+  const auto unknown = RunToCompletion({COHORT_SERVER_BINARY, "serve", "--no_such_flag=1"},
+                                       absl::Seconds(20));
+  REQUIRE(unknown.ok());
+  CHECK(unknown->first == 2);
+  CHECK_THAT(unknown->second, Catch::Contains("no_such_flag"));
+
+  const auto no_token = RunToCompletion({COHORT_SERVER_BINARY, "serve"}, absl::Seconds(20));
+  REQUIRE(no_token.ok());
+  CHECK(no_token->first == 2);
+  CHECK_THAT(no_token->second, Catch::Contains("admin token"));
+}
+
+TEST_CASE("CohortServer_RefusesAConfigFileThatDoesNotParse") {
+  TempDir dir;
+  std::ofstream(dir.File("server.textproto")) << "log_level: \"info\"\nport: 5\n";
+  const auto result = RunToCompletion(
+      {COHORT_SERVER_BINARY, "serve", "--config=" + dir.File("server.textproto")},
+      absl::Seconds(20));
+  REQUIRE(result.ok());
+  CHECK(result->first == 2);
+  CHECK_THAT(result->second, Catch::Contains("line 2"));
+}
+
+}  // namespace
