@@ -1,0 +1,293 @@
+// cohortctl: drives a cohort-server through its admin API.
+//
+//   export COHORT_ADMIN_TOKEN=...            # or --token_file
+//   cohortctl --server=127.0.0.1:8444 create-task --config=task.textproto
+//   cohortctl start --task=TASK --count=10
+//   cohortctl status --task=TASK
+//   cohortctl rounds --task=TASK --limit=20
+//   cohortctl watch --task=TASK
+//   cohortctl download-model --task=TASK --out=model.bin
+//
+// Output is the response in protobuf text format, or JSON with --json. Exit codes: 0 on
+// success, 2 for bad usage, 1 when the server refused the call (its status is printed).
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "cohort/v1/admin.grpc.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+
+struct Connection {
+  std::string server = "127.0.0.1:8444";
+  std::string token_file;
+  std::string tls_ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+  bool json = false;
+};
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+class Admin {
+ public:
+  static std::unique_ptr<Admin> Connect(const Connection& connection, std::string* error) {
+    std::string token;
+    if (!connection.token_file.empty()) {
+      token = ReadFileOrEmpty(connection.token_file);
+      token = std::string(absl::StripAsciiWhitespace(token.substr(0, token.find('\n'))));
+    } else if (const char* env = std::getenv("COHORT_ADMIN_TOKEN"); env != nullptr) {
+      token = env;
+    }
+    if (token.empty()) {
+      *error = "no admin token: pass --token_file=FILE or set COHORT_ADMIN_TOKEN";
+      return nullptr;
+    }
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    if (connection.tls_ca_file.empty()) {
+      credentials = grpc::InsecureChannelCredentials();
+    } else {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadFileOrEmpty(connection.tls_ca_file);
+      if (!connection.client_cert_file.empty()) {
+        ssl.pem_cert_chain = ReadFileOrEmpty(connection.client_cert_file);
+        ssl.pem_private_key = ReadFileOrEmpty(connection.client_key_file);
+      }
+      credentials = grpc::SslCredentials(ssl);
+    }
+    auto admin = std::unique_ptr<Admin>(new Admin);
+    admin->token_ = token;
+    admin->json_ = connection.json;
+    admin->stub_ = cohort::v1::AdminService::NewStub(
+        grpc::CreateChannel(connection.server, credentials));
+    return admin;
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context(bool streaming = false) const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + token_);
+    if (!streaming) {
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    }
+    return context;
+  }
+
+  int Print(const grpc::Status& status, const google::protobuf::Message& response) const {
+    if (!status.ok()) {
+      std::cerr << "cohortctl: " << StatusCodeName(status.error_code()) << ": "
+                << status.error_message() << "\n";
+      return kExitRefused;
+    }
+    std::cout << Format(response);
+    return 0;
+  }
+
+  std::string Format(const google::protobuf::Message& message) const {
+    std::string out;
+    if (json_) {
+      google::protobuf::util::JsonPrintOptions options;
+      options.add_whitespace = false;
+      (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+      return out + "\n";
+    }
+    google::protobuf::TextFormat::PrintToString(message, &out);
+    return out;
+  }
+
+  cohort::v1::AdminService::Stub& stub() { return *stub_; }
+
+  static const char* StatusCodeName(grpc::StatusCode code) {
+    switch (code) {
+      case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+      case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+      case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+      case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+      case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+      case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+      case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+      case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+      default: return "ERROR";
+    }
+  }
+
+ private:
+  Admin() = default;
+  std::string token_;
+  bool json_ = false;
+  std::unique_ptr<cohort::v1::AdminService::Stub> stub_;
+};
+
+int CreateTask(Admin& admin, const std::string& config_file) {
+  const std::string text = ReadFileOrEmpty(config_file);
+  if (text.empty()) {
+    std::cerr << "cohortctl: --config: cannot read '" << config_file << "'\n";
+    return kExitUsage;
+  }
+  cohort::v1::CreateTaskRequest request;
+  if (!google::protobuf::TextFormat::ParseFromString(text, request.mutable_config())) {
+    std::cerr << "cohortctl: --config: '" << config_file
+              << "' is not a TaskConfig in protobuf text format\n";
+    return kExitUsage;
+  }
+  cohort::v1::Task task;
+  return admin.Print(admin.stub().CreateTask(admin.Context().get(), request, &task), task);
+}
+
+int Watch(Admin& admin, const std::string& task_id) {
+  cohort::v1::WatchEventsRequest request;
+  request.set_task_id(task_id);
+  auto context = admin.Context(/*streaming=*/true);
+  auto reader = admin.stub().WatchEvents(context.get(), request);
+  cohort::v1::RoundEvent event;
+  while (reader->Read(&event)) std::cout << admin.Format(event) << std::flush;
+  return admin.Print(reader->Finish(), cohort::v1::RoundEvent());
+}
+
+int DownloadModel(Admin& admin, const std::string& task_id, int64_t version,
+                  const std::string& out_path) {
+  cohort::v1::AdminDownloadModelRequest request;
+  request.set_task_id(task_id);
+  request.set_version(version);
+  auto context = admin.Context(/*streaming=*/true);
+  auto reader = admin.stub().DownloadModel(context.get(), request);
+  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    std::cerr << "cohortctl: --out: cannot write '" << out_path << "'\n";
+    return kExitUsage;
+  }
+  cohort::v1::ModelPart part;
+  cohort::v1::ModelPart header;
+  int64_t written = 0;
+  bool first = true;
+  while (reader->Read(&part)) {
+    if (first) {
+      header = part;
+      header.clear_data();
+      first = false;
+    }
+    out.write(part.data().data(), static_cast<std::streamsize>(part.data().size()));
+    written += static_cast<int64_t>(part.data().size());
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return admin.Print(status, header);
+  std::cerr << "cohortctl: wrote " << written << " bytes of model version " << header.version()
+            << " to " << out_path << "\n";
+  return admin.Print(status, header);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cohortctl: operate a cohort-server through its admin API"};
+  app.require_subcommand(1);
+  Connection connection;
+  app.add_option("--server", connection.server, "admin address host:port (default 127.0.0.1:8444)");
+  app.add_option("--token_file", connection.token_file,
+                 "file with the admin bearer token (else $COHORT_ADMIN_TOKEN)");
+  app.add_option("--tls_ca", connection.tls_ca_file, "PEM CA to verify the server (enables TLS)");
+  app.add_option("--client_cert", connection.client_cert_file, "PEM client certificate (mTLS)");
+  app.add_option("--client_key", connection.client_key_file, "PEM client key (mTLS)");
+  app.add_flag("--json", connection.json, "print JSON instead of protobuf text");
+
+  std::string task_id, config_file, reason, out_path;
+  int64_t count = 0, version = 0;
+  int32_t limit = 20;
+  bool continuous = false;
+  auto* create = app.add_subcommand("create-task", "create a task from a TaskConfig text proto");
+  create->add_option("--config", config_file, "TaskConfig in protobuf text format")->required();
+  app.add_subcommand("list-tasks", "list every task");
+  auto* status = app.add_subcommand("status", "show a task and its round in flight");
+  auto* start = app.add_subcommand("start", "run more rounds");
+  start->add_option("--count", count, "number of rounds");
+  start->add_flag("--continuous", continuous, "run rounds until paused");
+  auto* pause = app.add_subcommand("pause", "open no new rounds");
+  auto* resume = app.add_subcommand("resume", "resume a paused task");
+  auto* abort = app.add_subcommand("abort", "fail the round in flight");
+  abort->add_option("--reason", reason, "recorded as the failure reason");
+  auto* rounds = app.add_subcommand("rounds", "list rounds with their metrics, newest first");
+  rounds->add_option("--limit", limit, "how many (default 20)");
+  auto* watch = app.add_subcommand("watch", "stream round events until interrupted");
+  auto* download = app.add_subcommand("download-model", "save a model version's parameters");
+  download->add_option("--version", version, "model version (default: latest)");
+  download->add_option("--out", out_path, "output file (little-endian float32)")->required();
+  for (CLI::App* command : {status, start, pause, resume, abort, rounds, watch, download}) {
+    command->add_option("--task", task_id, "task id")->required();
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : kExitUsage;
+  }
+  if (start->parsed() && count <= 0 && !continuous) {
+    std::cerr << "cohortctl: start needs --count=N (N >= 1) or --continuous\n";
+    return kExitUsage;
+  }
+
+  std::string error;
+  auto admin = Admin::Connect(connection, &error);
+  if (admin == nullptr) {
+    std::cerr << "cohortctl: " << error << "\n";
+    return kExitUsage;
+  }
+  auto& stub = admin->stub();
+  cohort::v1::Task task;
+  if (create->parsed()) return CreateTask(*admin, config_file);
+  if (app.got_subcommand("list-tasks")) {
+    cohort::v1::ListTasksResponse response;
+    return admin->Print(stub.ListTasks(admin->Context().get(), {}, &response), response);
+  }
+  if (status->parsed()) {
+    cohort::v1::GetTaskRequest request;
+    request.set_task_id(task_id);
+    return admin->Print(stub.GetTask(admin->Context().get(), request, &task), task);
+  }
+  if (start->parsed()) {
+    cohort::v1::StartRoundsRequest request;
+    request.set_task_id(task_id);
+    request.set_count(count);
+    request.set_continuous(continuous);
+    return admin->Print(stub.StartRounds(admin->Context().get(), request, &task), task);
+  }
+  if (pause->parsed()) {
+    cohort::v1::PauseTaskRequest request;
+    request.set_task_id(task_id);
+    return admin->Print(stub.PauseTask(admin->Context().get(), request, &task), task);
+  }
+  if (resume->parsed()) {
+    cohort::v1::ResumeTaskRequest request;
+    request.set_task_id(task_id);
+    return admin->Print(stub.ResumeTask(admin->Context().get(), request, &task), task);
+  }
+  if (abort->parsed()) {
+    cohort::v1::AbortRoundRequest request;
+    request.set_task_id(task_id);
+    request.set_reason(reason.empty() ? "aborted by operator" : reason);
+    return admin->Print(stub.AbortRound(admin->Context().get(), request, &task), task);
+  }
+  if (rounds->parsed()) {
+    cohort::v1::ListRoundsRequest request;
+    request.set_task_id(task_id);
+    request.set_page_size(limit);
+    cohort::v1::ListRoundsResponse response;
+    return admin->Print(stub.ListRounds(admin->Context().get(), request, &response), response);
+  }
+  if (watch->parsed()) return Watch(*admin, task_id);
+  if (download->parsed()) return DownloadModel(*admin, task_id, version, out_path);
+  return kExitUsage;
+}
