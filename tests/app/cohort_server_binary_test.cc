@@ -29,9 +29,14 @@ int PortFrom(const std::string& port_file, const std::string& key) {
   return 0;
 }
 
-HealthCheckResponse::ServingStatus CheckHealth(int port, const std::string& service) {
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                     grpc::InsecureChannelCredentials());
+HealthCheckResponse::ServingStatus CheckHealth(
+    int port, const std::string& service,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials()) {
+  grpc::ChannelArguments arguments;
+  // The test certificate is issued to "localhost"; we dial the loopback address directly.
+  arguments.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), credentials,
+                                           arguments);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -67,6 +72,54 @@ TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
   REQUIRE(exit_code.ok());
   CHECK(*exit_code == 0);
   CHECK_THAT(server->Output(), Catch::Contains("stopped"));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A self-signed certificate for localhost, made with the openssl command as the README shows.
+void MakeCertificate(const TempDir& dir, const std::string& name) {
+  const auto made = RunToCompletion(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+       "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+       "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir.File(name + ".key"), "-out",
+       dir.File(name + ".crt")},
+      absl::Seconds(30));
+  REQUIRE(made.ok());
+  REQUIRE(made->first == 0);
+}
+
+TEST_CASE("CohortServer_ServesTlsAndRequiresAdminClientCertificatesWithMutualTls") {
+  TempDir dir;
+  std::ofstream(dir.File("token")) << kToken << "\n";
+  MakeCertificate(dir, "server");
+  MakeCertificate(dir, "client");
+  auto server = Subprocess::Start(
+      {COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+       "--admin_token_file=" + dir.File("token"), "--port_file=" + dir.File("ports"),
+       "--tls_cert=" + dir.File("server.crt"), "--tls_key=" + dir.File("server.key"),
+       "--admin_client_ca=" + dir.File("client.crt")});
+  REQUIRE(server.ok());
+  const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
+  REQUIRE(ports.ok());
+  const int device_port = PortFrom(*ports, "device_port");
+  const int admin_port = PortFrom(*ports, "admin_port");
+
+  grpc::SslCredentialsOptions server_only;
+  server_only.pem_root_certs = ReadFile(dir.File("server.crt"));
+  grpc::SslCredentialsOptions with_client_cert = server_only;
+  with_client_cert.pem_cert_chain = ReadFile(dir.File("client.crt"));
+  with_client_cert.pem_private_key = ReadFile(dir.File("client.key"));
+
+  CHECK(CheckHealth(device_port, "", grpc::SslCredentials(server_only)) ==
+        HealthCheckResponse::SERVING);
+  CHECK(CheckHealth(device_port, "") == HealthCheckResponse::UNKNOWN);  // plaintext refused
+  CHECK(CheckHealth(admin_port, "", grpc::SslCredentials(with_client_cert)) ==
+        HealthCheckResponse::SERVING);
+  CHECK(CheckHealth(admin_port, "", grpc::SslCredentials(server_only)) ==
+        HealthCheckResponse::UNKNOWN);  // no client certificate
 }
 
 TEST_CASE("CohortServer_ExitsWithUsageErrorNamingABadFlagValue") {
