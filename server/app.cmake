@@ -3,7 +3,8 @@ cohort_cc_library(
   NAME server_app
   HDRS options.h server.h
   SRCS options.cc server.cc
-  DEPS cohort::base cohort::protos gRPC::grpc++ gRPC::grpc++_reflection)
+  DEPS cohort::base cohort::protos gRPC::grpc++ gRPC::grpc++_reflection
+       prometheus-cpp::core prometheus-cpp::pull)
 
 cohort_cc_binary(NAME cohort-server SRCS main.cc DEPS cohort::server_app CLI11::CLI11)
 

@@ -32,7 +32,7 @@ struct Options {
   // "memory" or a PostgreSQL URI.
   std::string store = "memory";
   bool migrate_on_start = false;
-  // After binding, the server writes "device_port=N\nadmin_port=N\n" here (for tests and
+  // After binding, the server writes "device_port=N\nadmin_port=N\nmetrics_port=N\n" here (for tests and
   // scripts that pass port 0).
   std::string port_file;
 };

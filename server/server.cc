@@ -84,11 +84,27 @@ absl::Status Server::Start() {
                     *endpoint.port);
   }
 
+  if (!options_.metrics_listen_address.empty()) {
+    // civetweb reports a port it cannot bind by throwing; keep that inside this module.
+    try {
+      metrics_exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen_address);
+    } catch (const std::exception& error) {
+      return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot serve metrics on '",
+                                                 options_.metrics_listen_address,
+                                                 "': ", error.what()));
+    }
+    metrics_exposer_->RegisterCollectable(metrics_);
+    const std::vector<int> ports = metrics_exposer_->GetListeningPorts();
+    metrics_port_ = ports.empty() ? 0 : ports.front();
+    COHORT_LOG_INFO("serving metrics address={} path=/metrics", options_.metrics_listen_address);
+  }
+
   if (!options_.port_file.empty()) {
     const std::string temp = options_.port_file + ".tmp";
     {
       std::ofstream out(temp, std::ios::trunc);
-      out << "device_port=" << device_port_ << "\nadmin_port=" << admin_port_ << "\n";
+      out << "device_port=" << device_port_ << "\nadmin_port=" << admin_port_
+          << "\nmetrics_port=" << metrics_port_ << "\n";
       if (!out) return absl::InternalError(absl::StrCat("cannot write --port_file '", temp, "'"));
     }
     if (std::rename(temp.c_str(), options_.port_file.c_str()) != 0) {

@@ -7,6 +7,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 #include "server/options.h"
 
 namespace cohort::server {
@@ -29,6 +31,8 @@ class Server {
 
   int device_port() const { return device_port_; }
   int admin_port() const { return admin_port_; }
+  // 0 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
 
   // Blocks until Shutdown() has completed.
   void Wait();
@@ -41,10 +45,13 @@ class Server {
   absl::Status Start();
 
   Options options_;
+  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> metrics_exposer_;
   std::unique_ptr<grpc::Server> device_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   int device_port_ = 0;
   int admin_port_ = 0;
+  int metrics_port_ = 0;
   std::once_flag shutdown_once_;
 };
 

@@ -1,4 +1,8 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -48,11 +52,31 @@ HealthCheckResponse::ServingStatus CheckHealth(
   return response.status();
 }
 
+// A plain HTTP/1.0 GET on loopback; returns the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      ssize_t n = 0;
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
+
 TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
   TempDir dir;
   std::ofstream(dir.File("token")) << kToken << "\n";
   auto server = Subprocess::Start({COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:0",
-                                   "--admin_listen=127.0.0.1:0",
+                                   "--admin_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                    "--admin_token_file=" + dir.File("token"),
                                    "--port_file=" + dir.File("ports")});
   REQUIRE(server.ok());
@@ -66,6 +90,10 @@ TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
   CHECK(CheckHealth(device_port, "") == HealthCheckResponse::SERVING);
   CHECK(CheckHealth(device_port, "cohort.v1.DeviceService") == HealthCheckResponse::SERVING);
   CHECK(CheckHealth(admin_port, "cohort.v1.AdminService") == HealthCheckResponse::SERVING);
+  const int metrics_port = PortFrom(*ports, "metrics_port");
+  REQUIRE(metrics_port > 0);
+  CHECK_THAT(HttpGet(metrics_port, "/metrics"), Catch::StartsWith("HTTP/1.") &&
+                                                    Catch::Contains("200"));
 
   REQUIRE(server->Signal(SIGTERM).ok());
   const auto exit_code = server->Wait(absl::Seconds(20));
