@@ -1,0 +1,51 @@
+#ifndef COHORT_SERVER_CORE_OBSERVER_H_
+#define COHORT_SERVER_CORE_OBSERVER_H_
+
+// What the coordinator tells the outside world, so that the rpc layer can implement WatchEvents,
+// wake parked long-polls and count Prometheus metrics without the core knowing any of them.
+//
+// Every method is called with the coordinator's lock held: implementations must be quick and
+// must not call back into the Coordinator (queue the work instead). Default implementations do
+// nothing, so observers override what they need.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cohort/v1/admin.pb.h"
+#include "cohort/v1/round.pb.h"
+
+namespace cohort::server {
+
+class CoordinatorObserver {
+ public:
+  virtual ~CoordinatorObserver() = default;
+
+  // Round started / phase changed / committed / failed, task state changed.
+  virtual void OnEvent(const cohort::v1::RoundEvent& event) { (void)event; }
+  // Something a participant of the round can observe through WaitForPhase changed.
+  virtual void OnRoundChanged(const std::string& round_id) { (void)round_id; }
+  // outcome: "accepted", "resumed", "retry_later", "ineligible", "cooling_down", "not_sampled",
+  // "no_round", "invalid".
+  virtual void OnCheckIn(absl::string_view outcome) { (void)outcome; }
+  // A phase closed after `duration`, dropping `dropped` devices that did not act in time or
+  // misbehaved during it.
+  virtual void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
+                             int32_t dropped) {
+    (void)phase;
+    (void)duration;
+    (void)dropped;
+  }
+  // direction: "upload" or "download".
+  virtual void OnBytes(absl::string_view direction, int64_t bytes) {
+    (void)direction;
+    (void)bytes;
+  }
+  // outcome: "committed" or "failed".
+  virtual void OnRoundEnded(absl::string_view outcome) { (void)outcome; }
+};
+
+}  // namespace cohort::server
+
+#endif  // COHORT_SERVER_CORE_OBSERVER_H_

@@ -1,0 +1,97 @@
+#ifndef COHORT_SERVER_CORE_TASK_RUNNER_H_
+#define COHORT_SERVER_CORE_TASK_RUNNER_H_
+
+// Runs the rounds of one task: opens a round while rounds are requested (a count, or without end
+// when continuous) and the task is not paused, drives it with the clock's time, commits it
+// atomically through Store::CommitRound, or records it as failed with the model unchanged.
+//
+// Task lifecycle (SetState lists the legal transitions):
+//   IDLE    -> RUNNING (StartRounds)
+//   RUNNING -> PAUSED (PauseTask) | IDLE (requested rounds done)
+//   PAUSED  -> RUNNING (ResumeTask with rounds left) | IDLE (ResumeTask with none left)
+// Pausing stops opening rounds; the round in flight finishes. A requested round counts as run
+// whether it commits or fails.
+//
+// Codes: StartRounds INVALID_ARGUMENT for a count < 1 without continuous; FAILED_PRECONDITION
+// for Abort without a round in flight; store errors pass through (UNAVAILABLE, INTERNAL).
+// This class is not thread-safe (the Coordinator serializes calls).
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cohort/v1/admin.pb.h"
+#include "cohort/v1/model.pb.h"
+#include "secagg/random_source.h"
+#include "server/core/aggregation.h"
+#include "server/core/observer.h"
+#include "server/core/pace_steering.h"
+#include "server/core/round.h"
+#include "server/store/store.h"
+
+namespace cohort::server {
+
+class TaskRunner {
+ public:
+  // `task` and `latest_model` as stored; `last_round_number` the highest stored round number.
+  static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(cohort::v1::Task task,
+                                                            cohort::v1::Model latest_model,
+                                                            int64_t last_round_number, Store* store,
+                                                            CoordinatorObserver* observer,
+                                                            secagg::RandomSource* random);
+
+  const std::string& task_id() const { return task_.task_id(); }
+  const cohort::v1::TaskConfig& config() const { return task_.config(); }
+  // The task with its current round's summary.
+  cohort::v1::Task task() const;
+  std::shared_ptr<const cohort::v1::Model> model() const { return model_; }
+
+  absl::Status StartRounds(int64_t count, bool continuous, absl::Time now);
+  absl::Status Pause(absl::Time now);
+  absl::Status Resume(absl::Time now);
+  absl::Status AbortRound(const std::string& reason, absl::Time now);
+
+  // The round in flight (nullptr if none).
+  Round* current() { return current_.get(); }
+  // The round in flight or one of the last few ended rounds.
+  Round* FindRound(const std::string& round_id);
+  // Time until a round is expected to be forming again (zero if one forms now).
+  absl::Duration UntilNextForming(absl::Time now) const;
+
+  // Advances the round in flight to `now`, commits or fails it, opens the next one, persists
+  // and reports what changed. Call after every device call of this task and on every tick.
+  void Sync(absl::Time now);
+
+  ArrivalRate& arrivals() { return arrivals_; }
+
+ private:
+  TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
+             int64_t last_round_number, Store* store, CoordinatorObserver* observer,
+             secagg::RandomSource* random, std::unique_ptr<ModelUpdater> updater);
+  void SetState(cohort::v1::TaskState next, absl::Time now);
+  void MaybeOpenRound(absl::Time now);
+  void Commit(absl::Time now);
+  void EndRound(absl::Time now);
+  void Emit(cohort::v1::RoundEvent::Kind kind, absl::Time now, const std::string& message);
+  void Persist();
+
+  cohort::v1::Task task_;
+  std::shared_ptr<const cohort::v1::Model> model_;
+  int64_t last_round_number_;
+  Store* store_;
+  CoordinatorObserver* observer_;
+  secagg::RandomSource* random_;
+  std::unique_ptr<ModelUpdater> updater_;
+  std::unique_ptr<Round> current_;
+  std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
+  ArrivalRate arrivals_;
+};
+
+}  // namespace cohort::server
+
+#endif  // COHORT_SERVER_CORE_TASK_RUNNER_H_

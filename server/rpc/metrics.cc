@@ -1,0 +1,74 @@
+#include "server/rpc/metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "cohort/v1/round.pb.h"
+
+namespace cohort::server {
+namespace {
+
+std::string PhaseLabel(cohort::v1::RoundPhase phase) {
+  std::string name = cohort::v1::RoundPhase_Name(phase);
+  if (name.rfind("ROUND_PHASE_", 0) == 0) name = name.substr(12);
+  return absl::AsciiStrToLower(name);
+}
+
+}  // namespace
+
+PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
+    : checkins_(prometheus::BuildCounter()
+                    .Name("cohort_checkins_total")
+                    .Help("Device check-ins by outcome")
+                    .Register(registry)),
+      calls_(prometheus::BuildCounter()
+                 .Name("cohort_device_calls_total")
+                 .Help("Device RPCs by method and gRPC status code")
+                 .Register(registry)),
+      phase_duration_(prometheus::BuildHistogram()
+                          .Name("cohort_round_phase_duration_seconds")
+                          .Help("How long each round phase lasted")
+                          .Register(registry)),
+      dropouts_(prometheus::BuildCounter()
+                    .Name("cohort_dropouts_total")
+                    .Help("Devices dropped when a phase closed")
+                    .Register(registry)),
+      bytes_(prometheus::BuildCounter()
+                 .Name("cohort_bytes_total")
+                 .Help("Device payload bytes by direction")
+                 .Register(registry)),
+      rounds_(prometheus::BuildCounter()
+                  .Name("cohort_rounds_total")
+                  .Help("Rounds ended, by outcome")
+                  .Register(registry)),
+      parked_(&prometheus::BuildGauge()
+                   .Name("cohort_parked_long_polls")
+                   .Help("WaitForPhase calls currently parked")
+                   .Register(registry)
+                   .Add({})) {}
+
+void PrometheusMetrics::OnCheckIn(absl::string_view outcome) {
+  checkins_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void PrometheusMetrics::OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
+                                      int32_t dropped) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
+  const std::string label = PhaseLabel(phase);
+  phase_duration_.Add({{"phase", label}}, kBuckets).Observe(absl::ToDoubleSeconds(duration));
+  if (dropped > 0) dropouts_.Add({{"phase", label}}).Increment(dropped);
+}
+
+void PrometheusMetrics::OnBytes(absl::string_view direction, int64_t bytes) {
+  bytes_.Add({{"direction", std::string(direction)}}).Increment(static_cast<double>(bytes));
+}
+
+void PrometheusMetrics::OnRoundEnded(absl::string_view outcome) {
+  rounds_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {
+  calls_.Add({{"method", std::string(method)}, {"code", absl::StrCat(code)}}).Increment();
+}
+
+}  // namespace cohort::server

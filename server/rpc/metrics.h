@@ -1,0 +1,52 @@
+#ifndef COHORT_SERVER_RPC_METRICS_H_
+#define COHORT_SERVER_RPC_METRICS_H_
+
+// Prometheus metrics of the coordinator, registered on a registry the composition root exposes:
+//   cohort_checkins_total{outcome}            check-ins by outcome (accepted, resumed,
+//                                             retry_later reasons, invalid)
+//   cohort_device_calls_total{method,code}    device RPCs by gRPC status code
+//   cohort_round_phase_duration_seconds{phase} histogram of how long each phase lasted
+//   cohort_dropouts_total{phase}              devices dropped when a phase closed
+//   cohort_bytes_total{direction}             device payload bytes (upload, download)
+//   cohort_rounds_total{outcome}              rounds ended (committed, failed)
+//   cohort_parked_long_polls                  WaitForPhase calls currently parked
+// This class is thread-safe (prometheus-cpp metrics are).
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/core/observer.h"
+
+namespace cohort::server {
+
+class PrometheusMetrics : public CoordinatorObserver {
+ public:
+  explicit PrometheusMetrics(prometheus::Registry& registry);
+
+  void OnCheckIn(absl::string_view outcome) override;
+  void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
+                     int32_t dropped) override;
+  void OnBytes(absl::string_view direction, int64_t bytes) override;
+  void OnRoundEnded(absl::string_view outcome) override;
+
+  void OnDeviceCall(absl::string_view method, int code);
+  prometheus::Gauge& parked_long_polls() { return *parked_; }
+
+ private:
+  prometheus::Family<prometheus::Counter>& checkins_;
+  prometheus::Family<prometheus::Counter>& calls_;
+  prometheus::Family<prometheus::Histogram>& phase_duration_;
+  prometheus::Family<prometheus::Counter>& dropouts_;
+  prometheus::Family<prometheus::Counter>& bytes_;
+  prometheus::Family<prometheus::Counter>& rounds_;
+  prometheus::Gauge* parked_;
+};
+
+}  // namespace cohort::server
+
+#endif  // COHORT_SERVER_RPC_METRICS_H_

@@ -1,0 +1,182 @@
+// The admin API over real gRPC: bearer-token auth, config validation naming the field, the task
+// lifecycle (start, pause, resume, abort), round listing with metrics, event streaming, model
+// download, and the Prometheus metric families.
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+#include "tests/server/loopback_server.h"
+#include "tests/server/test_device.h"
+
+namespace cohort::server::test_util {
+namespace {
+
+TEST_CASE("AdminCalls_WithoutOrWithWrongToken_AreRefused") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  auto stub = (*server)->NewAdminStub();
+  cohort::v1::ListTasksRequest request;
+  cohort::v1::ListTasksResponse response;
+
+  grpc::Status s = stub->ListTasks(LoopbackServer::AdminContext("").get(), request, &response);
+  CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+
+  s = stub->ListTasks(LoopbackServer::AdminContext("wrong-token").get(), request, &response);
+  CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+
+  grpc::ClientContext basic;
+  basic.AddMetadata("authorization", "Basic abc");
+  s = stub->ListTasks(&basic, request, &response);
+  CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+
+  // Streaming methods are guarded too.
+  auto context = LoopbackServer::AdminContext("wrong-token");
+  cohort::v1::AdminDownloadModelRequest download;
+  auto reader = stub->DownloadModel(context.get(), download);
+  cohort::v1::ModelPart part;
+  CHECK_FALSE(reader->Read(&part));
+  CHECK(reader->Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
+
+  s = stub->ListTasks(LoopbackServer::AdminContext().get(), request, &response);
+  CHECK(s.ok());
+}
+
+TEST_CASE("CreateTask_BadConfig_IsRefusedNamingTheField") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  auto config = SmallTask("bad", 5, 4, true);
+  config.set_target_cohort_size(0);
+  auto task = (*server)->CreateTask(config);
+  REQUIRE_FALSE(task.ok());
+  CHECK(task.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(task.status().message().find("config.target_cohort_size") == 0);
+
+  config = SmallTask("bad", 5, 4, true);
+  config.mutable_deadlines()->mutable_unmasking()->set_seconds(-3);
+  task = (*server)->CreateTask(config);
+  REQUIRE_FALSE(task.ok());
+  CHECK(task.status().message().find("config.deadlines.unmasking") == 0);
+}
+
+TEST_CASE("TaskLifecycle_StartPauseResumeAbortAndList") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  auto task = (*server)->CreateTask(SmallTask("life", 5, 4, true));
+  REQUIRE(task.ok());
+  CHECK(task->state() == cohort::v1::TASK_STATE_IDLE);
+  const std::string id = task->task_id();
+  auto stub = (*server)->NewAdminStub();
+
+  // Watch events from the start.
+  auto watch_context = LoopbackServer::AdminContext();
+  watch_context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  cohort::v1::WatchEventsRequest watch;
+  watch.set_task_id(id);
+  auto events = stub->WatchEvents(watch_context.get(), watch);
+
+  cohort::v1::StartRoundsRequest start;
+  start.set_task_id(id);
+  start.set_continuous(true);
+  cohort::v1::Task out;
+  REQUIRE(stub->StartRounds(LoopbackServer::AdminContext().get(), start, &out).ok());
+  CHECK(out.state() == cohort::v1::TASK_STATE_RUNNING);
+  CHECK(out.current_round().phase() == cohort::v1::ROUND_PHASE_FORMING);
+
+  cohort::v1::PauseTaskRequest pause;
+  pause.set_task_id(id);
+  REQUIRE(stub->PauseTask(LoopbackServer::AdminContext().get(), pause, &out).ok());
+  CHECK(out.state() == cohort::v1::TASK_STATE_PAUSED);
+
+  cohort::v1::AbortRoundRequest abort;
+  abort.set_task_id(id);
+  abort.set_reason("operator test");
+  REQUIRE(stub->AbortRound(LoopbackServer::AdminContext().get(), abort, &out).ok());
+  CHECK(out.rounds_failed() == 1);
+  CHECK_FALSE(out.has_current_round());  // paused: no new round opens
+  CHECK(out.latest_model_version() == 0);
+
+  cohort::v1::ResumeTaskRequest resume;
+  resume.set_task_id(id);
+  REQUIRE(stub->ResumeTask(LoopbackServer::AdminContext().get(), resume, &out).ok());
+  CHECK(out.state() == cohort::v1::TASK_STATE_RUNNING);
+  CHECK(out.current_round().round_number() == 2);
+
+  cohort::v1::ListRoundsRequest list;
+  list.set_task_id(id);
+  cohort::v1::ListRoundsResponse rounds;
+  REQUIRE(stub->ListRounds(LoopbackServer::AdminContext().get(), list, &rounds).ok());
+  REQUIRE(rounds.rounds_size() == 2);
+  CHECK(rounds.rounds(0).round_number() == 2);
+  CHECK(rounds.rounds(1).phase() == cohort::v1::ROUND_PHASE_FAILED);
+  CHECK(rounds.rounds(1).failure_reason() == "aborted: operator test");
+
+  // Abort without a round in flight is FAILED_PRECONDITION; unknown tasks NOT_FOUND.
+  REQUIRE(stub->PauseTask(LoopbackServer::AdminContext().get(), pause, &out).ok());
+  REQUIRE(stub->AbortRound(LoopbackServer::AdminContext().get(), abort, &out).ok());
+  CHECK(stub->AbortRound(LoopbackServer::AdminContext().get(), abort, &out).error_code() ==
+        grpc::StatusCode::FAILED_PRECONDITION);
+  cohort::v1::GetTaskRequest missing;
+  missing.set_task_id("no-such-task");
+  CHECK(stub->GetTask(LoopbackServer::AdminContext().get(), missing, &out).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+
+  // The event stream saw the round start, the abort and the task state changes.
+  std::vector<cohort::v1::RoundEvent::Kind> kinds;
+  cohort::v1::RoundEvent event;
+  while (kinds.size() < 6 && events->Read(&event)) kinds.push_back(event.kind());
+  watch_context->TryCancel();
+  CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_ROUND_STARTED) >= 2);
+  CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_ROUND_FAILED) == 1);
+  CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_TASK_STATE_CHANGED) >=
+        2);
+}
+
+TEST_CASE("DownloadModel_StreamsTheModelInParts") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  // 300k parameters: 1.2 MB, two parts.
+  auto task = (*server)->CreateTask(SmallTask("big", 5, 4, true, 300000));
+  REQUIRE(task.ok());
+  auto model = (*server)->LatestModel(task->task_id());
+  REQUIRE(model.ok());
+  CHECK(model->parameters().size() == 1200000);
+  CHECK(model->version() == 0);
+  CHECK(model->sha256().size() == 32);
+}
+
+TEST_CASE("Metrics_CountCheckInsRoundsAndPhases") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  auto task = (*server)->CreateTask(SmallTask("metrics", 5, 4, true));
+  REQUIRE(task.ok());
+  REQUIRE((*server)->StartRounds(task->task_id(), 1).ok());
+  std::vector<std::future<absl::StatusOr<TestDevice::Result>>> devices;
+  for (int i = 0; i < 5; ++i) {
+    TestDeviceOptions o;
+    o.population = "metrics";
+    o.device_id = absl::StrCat("metrics-device-00", i);
+    o.delta.assign(8, 0.05f);
+    o.seed = static_cast<uint64_t>(i + 1);
+    devices.push_back(std::async(std::launch::async, [&, o] {
+      TestDevice device((*server)->NewDeviceStub(), o);
+      return device.Run(absl::Seconds(30));
+    }));
+  }
+  for (auto& f : devices) REQUIRE(f.get().ok());
+  REQUIRE((*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(10)).ok());
+  const std::string text = prometheus::TextSerializer().Serialize((*server)->metrics().Collect());
+  CHECK(text.find("cohort_checkins_total{outcome=\"accepted\"} 5") != std::string::npos);
+  CHECK(text.find("cohort_rounds_total{outcome=\"committed\"} 1") != std::string::npos);
+  CHECK(text.find("cohort_round_phase_duration_seconds_count{phase=\"unmasking\"} 1") !=
+        std::string::npos);
+  CHECK(text.find("cohort_bytes_total{direction=\"upload\"}") != std::string::npos);
+  CHECK(text.find("cohort_device_calls_total") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace cohort::server::test_util
