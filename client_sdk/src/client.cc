@@ -1,0 +1,247 @@
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client_sdk/src/client_impl.h"
+#include "client_sdk/src/participation.h"
+#include "client_sdk/src/session_store.h"
+#include "client_sdk/src/transport.h"
+#include "cohort/client/client.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace cohort::client {
+namespace internal {
+namespace {
+
+// The host part of "host:port", "[v6]:port" or "dns:///host:port".
+std::string HostOf(std::string address) {
+  for (const char* prefix : {"dns:///", "dns:", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(address, prefix)) {
+      address = address.substr(std::string(prefix).size());
+      break;
+    }
+  }
+  if (!address.empty() && address[0] == '[') {
+    size_t close = address.find(']');
+    return close == std::string::npos ? address : address.substr(1, close - 1);
+  }
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(Config config, Trainer* trainer,
+             std::shared_ptr<v1::DeviceService::StubInterface> stub,
+             std::unique_ptr<SessionStore> store, Clock* clock)
+      : config_(std::move(config)),
+        trainer_(trainer),
+        stub_(std::move(stub)),
+        store_(std::move(store)),
+        clock_(clock != nullptr ? clock : Clock::Real()),
+        transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}) {}
+
+  ~ClientImpl() override { Stop(); }
+
+  void SetEligibility(const Eligibility& eligibility) override {
+    absl::MutexLock lock(&mu_);
+    eligibility_ = eligibility;
+  }
+
+  absl::StatusOr<ParticipationOutcome> RunOnce() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (running_ || loop_running_) {
+        return absl::FailedPreconditionError("a participation is already running");
+      }
+      running_ = true;
+    }
+    absl::StatusOr<ParticipationOutcome> result = RunParticipation();
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+    return result;
+  }
+
+  absl::Status StartBackgroundLoop() override {
+    absl::MutexLock lock(&mu_);
+    if (running_ || loop_running_) {
+      return absl::FailedPreconditionError("a participation or loop is already running");
+    }
+    loop_running_ = true;
+    stopping_ = false;
+    loop_ = std::thread([this] { Loop(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      cancelled_ = true;
+    }
+    transport_.Cancel();
+    if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
+    absl::MutexLock lock(&mu_);
+    loop_running_ = false;
+  }
+
+  void Cancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    transport_.Cancel();
+  }
+
+ private:
+  absl::StatusOr<ParticipationOutcome> RunParticipation() {
+    ParticipationEnv env;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_ && loop_running_) return absl::CancelledError("client stopped");
+      cancelled_ = false;
+      env.eligibility = eligibility_;
+    }
+    transport_.Reset();
+    env.transport = &transport_;
+    env.store = store_.get();
+    env.trainer = trainer_;
+    env.clock = clock_;
+    env.uniform01 = [this] { return absl::Uniform(bitgen_, 0.0, 1.0); };
+    env.random64 = [this] { return absl::Uniform<uint64_t>(bitgen_); };
+    env.sleep_until = [this](absl::Time until) { return SleepUntil(until); };
+    env.cancelled = [this] {
+      absl::MutexLock lock(&mu_);
+      return cancelled_;
+    };
+    env.population = config_.population;
+    env.sdk_version = config_.sdk_version;
+    env.device_id = config_.device_id_provider;
+    env.long_poll = config_.long_poll;
+    env.download_chunk_bytes = config_.download_chunk_bytes;
+    env.policy.initial_backoff = config_.initial_backoff;
+    env.policy.max_backoff = config_.max_backoff;
+    env.policy.max_check_in_attempts = config_.max_check_in_attempts;
+    env.on_progress = config_.on_progress;
+    env.on_error = config_.on_error;
+    return Participation(std::move(env)).Run();
+  }
+
+  // Cancellable wait on the real clock (the participation's own deadlines use clock_).
+  bool SleepUntil(absl::Time until) {
+    absl::MutexLock lock(&mu_);
+    const absl::Duration left = until - clock_->Now();
+    mu_.AwaitWithTimeout(absl::Condition(&cancelled_), left);
+    return !cancelled_;
+  }
+
+  void Loop() {
+    int consecutive_errors = 0;
+    while (true) {
+      absl::StatusOr<ParticipationOutcome> result = RunParticipation();
+      absl::Time wake = clock_->Now() + config_.loop_interval;
+      if (result.ok()) {
+        consecutive_errors = 0;
+        if (result->kind == OutcomeKind::kRetryLater) wake = result->retry_at;
+        if (config_.on_outcome) config_.on_outcome(*result);
+      } else if (result.status().code() != absl::StatusCode::kCancelled) {
+        // Errors already went to on_error; come back sooner than loop_interval, backing off.
+        ++consecutive_errors;
+        absl::Duration backoff = config_.initial_backoff * (1 << std::min(consecutive_errors, 16));
+        if (backoff > config_.loop_interval) backoff = config_.loop_interval;
+        wake = clock_->Now() + backoff;
+      }
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), wake - clock_->Now());
+      if (stopping_) return;
+    }
+  }
+
+  const Config config_;
+  Trainer* const trainer_;
+  const std::shared_ptr<v1::DeviceService::StubInterface> stub_;
+  const std::unique_ptr<SessionStore> store_;
+  Clock* const clock_;
+  Transport transport_;
+  absl::BitGen bitgen_;  // used by the participation thread only
+
+  absl::Mutex mu_;
+  Eligibility eligibility_ ABSL_GUARDED_BY(mu_);
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool loop_running_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread loop_;
+};
+
+absl::Status ValidateConfig(const Config& config, const Trainer* trainer) {
+  if (trainer == nullptr) return absl::InvalidArgumentError("trainer is null");
+  if (config.population.empty()) return absl::InvalidArgumentError("population is empty");
+  if (config.storage_dir.empty()) return absl::InvalidArgumentError("storage_dir is empty");
+  if (!config.device_id_provider) {
+    return absl::InvalidArgumentError("device_id_provider is not set");
+  }
+  if (config.sdk_version.empty()) return absl::InvalidArgumentError("sdk_version is empty");
+  if (config.rpc_timeout <= absl::ZeroDuration() || config.long_poll < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("rpc_timeout must be positive, long_poll not negative");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckTransportSecurity(const Config& config) {
+  if (config.server_address.empty()) return absl::InvalidArgumentError("server_address is empty");
+  if (!config.tls_root_certs_pem.empty() || config.allow_insecure) return absl::OkStatus();
+  if (absl::StartsWith(config.server_address, "unix:")) return absl::OkStatus();
+  const std::string host = HostOf(config.server_address);
+  if (host == "localhost" || host == "::1" || absl::StartsWith(host, "127.")) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "refusing plaintext to non-loopback address ", config.server_address,
+      "; set tls_root_certs_pem (or allow_insecure for a trusted network)"));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> CreateClientWithStub(
+    Config config, Trainer* trainer, std::shared_ptr<v1::DeviceService::StubInterface> stub,
+    Clock* clock) {
+  if (absl::Status s = ValidateConfig(config, trainer); !s.ok()) return s;
+  if (stub == nullptr) return absl::InvalidArgumentError("stub is null");
+  absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(config.storage_dir);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Client>(
+      new ClientImpl(std::move(config), trainer, std::move(stub), *std::move(store), clock));
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(Config config, Trainer* trainer) {
+  if (absl::Status s = internal::CheckTransportSecurity(config); !s.ok()) return s;
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      config.tls_root_certs_pem.empty()
+          ? grpc::InsecureChannelCredentials()
+          : grpc::SslCredentials({.pem_root_certs = config.tls_root_certs_pem});
+  grpc::ChannelArguments args;
+  // A phone that lost the network reconnects soon after it returns, not after gRPC's default
+  // two-minute reconnect backoff; our own jittered backoff paces the calls.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetMaxReceiveMessageSize(8 << 20);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(config.server_address, credentials, args);
+  std::shared_ptr<v1::DeviceService::StubInterface> stub = v1::DeviceService::NewStub(channel);
+  return internal::CreateClientWithStub(std::move(config), trainer, std::move(stub));
+}
+
+}  // namespace cohort::client

@@ -1,0 +1,407 @@
+#include "client_sdk/src/participation.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client_sdk/src/update_encoding.h"
+#include "secagg/packing.h"
+
+namespace cohort::client::internal {
+namespace {
+
+bool KeepsRoundState(const absl::StatusOr<ParticipationOutcome>& result) {
+  if (result.ok()) return false;
+  switch (result.status().code()) {
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ModelLayout ToLayout(const v1::ModelLayout& layout) {
+  ModelLayout out;
+  for (const v1::TensorSpec& t : layout.tensors()) {
+    out.tensors.push_back({t.name(), {t.shape().begin(), t.shape().end()}});
+  }
+  return out;
+}
+
+TrainingParams ToTrainingParams(const v1::RoundPlan& plan) {
+  TrainingParams p;
+  const v1::TrainingParams& t = plan.training();
+  if (t.local_epochs() > 0) p.local_epochs = t.local_epochs();
+  if (t.batch_size() > 0) p.batch_size = t.batch_size();
+  if (t.learning_rate() > 0) p.learning_rate = t.learning_rate();
+  for (const auto& [key, value] : t.extra()) p.extra[key] = value;
+  p.extra["round"] = static_cast<double>(plan.round_number());
+  return p;
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  google::protobuf::Duration out;
+  out.set_seconds(absl::ToInt64Seconds(d));
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d % absl::Seconds(1))));
+  return out;
+}
+
+}  // namespace
+
+Participation::Participation(ParticipationEnv env) : env_(std::move(env)) {}
+
+absl::StatusOr<ParticipationOutcome> Participation::Run() {
+  std::optional<ParticipationOutcome> early;
+  if (absl::Status s = Prepare(&early); !s.ok()) return s;
+  if (early.has_value()) return *early;
+  while (true) {
+    if (env_.cancelled()) machine_->Cancel();
+    const Action action = machine_->Next(env_.clock->Now());
+    if (action.kind == Action::Kind::kDone) return Finish(action.result);
+    Step(action);
+    Persist();
+  }
+}
+
+absl::Status Participation::Prepare(std::optional<ParticipationOutcome>* early) {
+  absl::StatusOr<std::optional<SessionSnapshot>> snapshot = env_.store->LoadRound();
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->has_value()) {
+    const SessionSnapshot& s = **snapshot;
+    absl::StatusOr<SessionMachine> restored =
+        SessionMachine::Restore(s, env_.policy, env_.uniform01);
+    if (restored.ok()) {
+      machine_.emplace(*std::move(restored));
+      share_keys_request_ = s.share_keys_request();
+      if (machine_->secure() && !s.secagg_session().empty()) {
+        absl::StatusOr<std::unique_ptr<SecureRound>> secure =
+            SecureRound::Deserialize(*machine_->plan(), s.secagg_session());
+        if (secure.ok()) {
+          secure_ = *std::move(secure);
+          secure_blob_ = s.secagg_session();
+        } else {
+          // Without the keys the device cannot finish the round; let the machine leave it.
+          machine_->OnLocalError(secure.status());
+        }
+      }
+      if (machine_->input_encoded()) {
+        absl::StatusOr<std::string> input =
+            machine_->plan().has_value()
+                ? env_.store->LoadInput(static_cast<int64_t>(secagg::PackedSize(
+                      machine_->plan()->codec().vector_length(),
+                      InputBits(machine_->plan()->codec()))))
+                : absl::NotFoundError("no plan");
+        if (input.ok()) {
+          input_ = *std::move(input);
+        } else {
+          machine_->ForgetEncodedInput();
+        }
+      }
+      last_persisted_ = s.SerializeAsString();
+      return absl::OkStatus();
+    }
+    if (env_.on_error) env_.on_error(restored.status());
+    if (absl::Status w = env_.store->WipeRound(); !w.ok()) return w;
+  }
+  // No round in flight: honour the last retry-later window before checking in again.
+  absl::StatusOr<absl::Time> next_check_in = env_.store->LoadNextCheckIn();
+  if (!next_check_in.ok()) return next_check_in.status();
+  if (env_.clock->Now() < *next_check_in) {
+    ParticipationOutcome outcome;
+    outcome.kind = OutcomeKind::kRetryLater;
+    outcome.retry_at = *next_check_in;
+    outcome.reason = "the server asked this device to check in later";
+    *early = outcome;
+    return absl::OkStatus();
+  }
+  machine_.emplace(env_.policy, env_.uniform01);
+  return absl::OkStatus();
+}
+
+void Participation::Step(const Action& action) {
+  switch (action.kind) {
+    case Action::Kind::kCheckIn: CheckIn(); break;
+    case Action::Kind::kWaitForPhase: WaitForPhase(action.known_phase); break;
+    case Action::Kind::kDownloadModel: Download(action.offset); break;
+    case Action::Kind::kVerifyModel: VerifyModel(); break;
+    case Action::Kind::kTrain: Train(); break;
+    case Action::Kind::kAdvertiseKeys: AdvertiseKeys(); break;
+    case Action::Kind::kShareKeys: ShareKeys(); break;
+    case Action::Kind::kUploadChunk: UploadChunk(action.chunk_index); break;
+    case Action::Kind::kSubmitUnmasking: SubmitUnmasking(); break;
+    case Action::Kind::kLeave: Leave(action.leave_reason); break;
+    case Action::Kind::kSleep:
+      Report(Stage::kBackingOff);
+      if (!env_.sleep_until(action.until)) machine_->Cancel();
+      break;
+    case Action::Kind::kDone: break;
+  }
+}
+
+void Participation::RpcError(const absl::Status& status) {
+  if (env_.on_error && status.code() != absl::StatusCode::kCancelled) env_.on_error(status);
+  machine_->OnRpcError(status, env_.clock->Now());
+}
+
+void Participation::CheckIn() {
+  Report(Stage::kCheckingIn);
+  if (env_.cancelled()) return;
+  v1::CheckInRequest request;
+  request.set_population(env_.population);
+  request.set_device_id(env_.device_id ? env_.device_id() : "");
+  request.set_sdk_version(env_.sdk_version);
+  v1::DeviceEligibility* e = request.mutable_eligibility();
+  e->set_charging(env_.eligibility.charging);
+  e->set_unmetered_network(env_.eligibility.unmetered_network);
+  e->set_idle(env_.eligibility.idle);
+  e->set_battery_percent(env_.eligibility.battery_percent);
+  absl::StatusOr<v1::CheckInResponse> response = env_.transport->CheckIn(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnCheckIn(*response, env_.clock->Now());
+}
+
+void Participation::WaitForPhase(v1::RoundPhase known_phase) {
+  Report(Stage::kWaiting);
+  v1::WaitForPhaseRequest request;
+  request.set_session_token(machine_->session_token());
+  request.set_known_phase(known_phase);
+  *request.mutable_max_wait() = ToProto(env_.long_poll);
+  absl::StatusOr<v1::RoundUpdate> update = env_.transport->WaitForPhase(request);
+  if (!update.ok()) return RpcError(update.status());
+  machine_->OnRoundUpdate(*update, env_.clock->Now());
+}
+
+void Participation::Download(int64_t offset) {
+  const int64_t size = machine_->model_size();
+  Report(Stage::kDownloadingModel, size > 0 ? static_cast<double>(offset) / size : 0.0);
+  if (env_.cancelled()) return;
+  if (offset == 0) {
+    std::vector<float>().swap(model_);
+    model_.resize(static_cast<size_t>(size) / sizeof(float));
+  }
+  v1::DownloadModelRequest request;
+  request.set_session_token(machine_->session_token());
+  request.set_offset(offset);
+  request.set_max_bytes(env_.download_chunk_bytes);
+  absl::StatusOr<v1::ModelChunk> chunk = env_.transport->DownloadModel(request);
+  if (!chunk.ok()) return RpcError(chunk.status());
+  if (static_cast<int64_t>(model_.size() * sizeof(float)) != size) {
+    return machine_->OnLocalError(absl::InvalidArgumentError(
+        absl::StrCat("model of ", size, " bytes is not a float32 vector")));
+  }
+  if (machine_->OnModelChunk(*chunk)) {
+    // The machine checked that the chunk continues the download and fits.
+    std::memcpy(reinterpret_cast<char*>(model_.data()) + offset, chunk->data().data(),
+                chunk->data().size());
+  } else if (env_.on_error) {
+    env_.on_error(absl::DataLossError(
+        absl::StrCat("refused model chunk at offset ", chunk->offset(), "; downloading again")));
+  }
+}
+
+void Participation::VerifyModel() {
+  const bool ok =
+      machine_->plan().has_value() &&
+      Sha256(absl::string_view(reinterpret_cast<const char*>(model_.data()),
+                               model_.size() * sizeof(float))) == machine_->plan()->model_sha256();
+  if (!ok && env_.on_error) {
+    env_.on_error(absl::DataLossError("model failed its SHA-256 check; downloading again"));
+  }
+  machine_->OnModelVerified(ok);
+}
+
+void Participation::Train() {
+  Report(Stage::kTraining);
+  if (env_.cancelled()) return;
+  const v1::RoundPlan& plan = *machine_->plan();
+  absl::StatusOr<TrainingResult> trained =
+      env_.trainer->Train(ToLayout(plan.layout()), model_, ToTrainingParams(plan));
+  if (!trained.ok()) return machine_->OnTrained(trained.status());
+  std::vector<float> delta = std::move(trained->parameters);
+  if (delta.size() != model_.size()) {
+    return machine_->OnTrained(absl::InvalidArgumentError(absl::StrCat(
+        "trainer returned ", delta.size(), " parameters, want ", model_.size())));
+  }
+  // The delta replaces the trained parameters in place; the model is not needed any more.
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] -= model_[i];
+  std::vector<float>().swap(model_);
+  absl::StatusOr<std::string> input =
+      EncodeInput(plan.codec(), std::move(delta), trained->num_examples, env_.random64());
+  if (!input.ok()) return machine_->OnTrained(input.status());
+  input_ = *std::move(input);
+  if (absl::Status s = env_.store->SaveInput(input_); !s.ok() && env_.on_error) env_.on_error(s);
+  machine_->OnTrained(absl::OkStatus(), trained->num_examples);
+}
+
+absl::Status Participation::EnsureSecureRound() {
+  if (secure_ != nullptr) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<SecureRound>> secure = SecureRound::Create(*machine_->plan());
+  if (!secure.ok()) return secure.status();
+  secure_ = *std::move(secure);
+  return absl::OkStatus();
+}
+
+void Participation::AdvertiseKeys() {
+  Report(Stage::kAdvertisingKeys);
+  if (env_.cancelled()) return;
+  if (absl::Status s = EnsureSecureRound(); !s.ok()) return machine_->OnLocalError(s);
+  v1::AdvertiseKeysRequest request;
+  if (absl::Status s = secure_->FillAdvertiseKeys(&request); !s.ok()) {
+    return machine_->OnLocalError(s);
+  }
+  // The keys must be on disk before the server has them, so a restart keeps the same keys.
+  Persist();
+  request.set_session_token(machine_->session_token());
+  absl::StatusOr<v1::AdvertiseKeysResponse> response = env_.transport->AdvertiseKeys(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnKeysAdvertised();
+}
+
+void Participation::ShareKeys() {
+  Report(Stage::kSharingKeys);
+  if (env_.cancelled()) return;
+  if (secure_ == nullptr) {
+    return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
+  }
+  v1::ShareKeysRequest request;
+  if (share_keys_request_.empty()) {
+    if (absl::Status s = secure_->FillShareKeys(machine_->last_update().neighbour_keys(),
+                                                &request);
+        !s.ok()) {
+      return machine_->OnLocalError(s);
+    }
+    share_keys_request_ = request.SerializeAsString();
+    Persist();
+  } else if (!request.ParseFromString(share_keys_request_)) {
+    return machine_->OnLocalError(absl::DataLossError("persisted share bundle is corrupt"));
+  }
+  request.set_session_token(machine_->session_token());
+  absl::StatusOr<v1::ShareKeysResponse> response = env_.transport->ShareKeys(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnKeysShared();
+}
+
+void Participation::UploadChunk(int64_t index) {
+  const int64_t chunks = machine_->num_chunks();
+  Report(Stage::kUploading, chunks > 0 ? static_cast<double>(index) / chunks : 0.0);
+  if (env_.cancelled()) return;
+  const v1::CodecParams& codec = machine_->plan()->codec();
+  const int64_t length = codec.vector_length();
+  const int64_t per_chunk = codec.chunk_elements() > 0 ? codec.chunk_elements() : length;
+  const int64_t begin = index * per_chunk;
+  const int64_t end = std::min(length, begin + per_chunk);
+  // One chunk-sized copy; the full masked vector never exists.
+  absl::StatusOr<std::vector<uint64_t>> values = InputChunk(codec, input_, begin, end - begin);
+  if (!values.ok()) return machine_->OnLocalError(values.status());
+  v1::UploadMaskedInputRequest request;
+  request.set_session_token(machine_->session_token());
+  request.set_chunk_index(index);
+  absl::StatusOr<std::string> data;
+  if (machine_->secure()) {
+    if (secure_ == nullptr) {
+      return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
+    }
+    if (absl::Status s = secure_->ReceiveShares(machine_->last_update().incoming_shares());
+        !s.ok()) {
+      return machine_->OnLocalError(s);
+    }
+    if (absl::Status s = secure_->MaskChunk(begin, absl::MakeSpan(*values)); !s.ok()) {
+      return machine_->OnLocalError(s);
+    }
+  }
+  data = PackChunk(codec, *values);
+  if (!data.ok()) return machine_->OnLocalError(data.status());
+  request.set_data(*std::move(data));
+  absl::StatusOr<v1::UploadMaskedInputResponse> response =
+      env_.transport->UploadMaskedInput(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnChunkUploaded(*response);
+}
+
+void Participation::SubmitUnmasking() {
+  Report(Stage::kUnmasking);
+  if (env_.cancelled()) return;
+  if (secure_ == nullptr) {
+    return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
+  }
+  v1::SubmitUnmaskingRequest request;
+  if (absl::Status s = secure_->FillUnmasking(machine_->last_update().unmasking(), &request);
+      !s.ok()) {
+    return machine_->OnLocalError(s);
+  }
+  request.set_session_token(machine_->session_token());
+  absl::StatusOr<v1::SubmitUnmaskingResponse> response =
+      env_.transport->SubmitUnmasking(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnUnmaskingSubmitted();
+}
+
+void Participation::Leave(const std::string& reason) {
+  v1::LeaveRequest request;
+  request.set_session_token(machine_->session_token());
+  request.set_reason(reason);
+  absl::StatusOr<v1::LeaveResponse> response = env_.transport->Leave(request);
+  if (!response.ok()) return machine_->OnRpcError(response.status(), env_.clock->Now());
+  machine_->OnLeft();
+}
+
+absl::StatusOr<ParticipationOutcome> Participation::Finish(
+    absl::StatusOr<ParticipationOutcome> result) {
+  Report(Stage::kDone, 1.0);
+  // Free the round's big buffers before returning to the app.
+  std::string().swap(input_);
+  std::vector<float>().swap(model_);
+  if (!KeepsRoundState(result)) {
+    if (absl::Status s = env_.store->WipeRound(); !s.ok() && env_.on_error) env_.on_error(s);
+  }
+  if (result.ok() && result->kind == OutcomeKind::kRetryLater) {
+    // At the precision it is persisted with, so a later participation reports the same time.
+    result->retry_at = absl::FromUnixMicros(absl::ToUnixMicros(result->retry_at));
+    if (absl::Status s = env_.store->SaveNextCheckIn(result->retry_at);
+        !s.ok() && env_.on_error) {
+      env_.on_error(s);
+    }
+  }
+  if (!result.ok() && env_.on_error && result.status().code() != absl::StatusCode::kCancelled) {
+    env_.on_error(result.status());
+  }
+  return result;
+}
+
+void Participation::Persist() {
+  if (!machine_.has_value() || !machine_->in_round() || machine_->done()) return;
+  SessionSnapshot snapshot = machine_->Snapshot();
+  if (secure_ != nullptr) {
+    absl::StatusOr<std::string> blob = secure_->Serialize();
+    if (blob.ok()) secure_blob_ = *std::move(blob);
+  }
+  snapshot.set_secagg_session(secure_blob_);
+  snapshot.set_share_keys_request(share_keys_request_);
+  std::string bytes = snapshot.SerializeAsString();
+  if (bytes == last_persisted_) return;
+  if (absl::Status s = env_.store->SaveRound(snapshot); !s.ok()) {
+    if (env_.on_error) env_.on_error(s);
+    return;
+  }
+  last_persisted_ = std::move(bytes);
+}
+
+void Participation::Report(Stage stage, double fraction) {
+  if (last_stage_ == stage && fraction == last_fraction_) return;
+  last_stage_ = stage;
+  last_fraction_ = fraction;
+  if (!env_.on_progress) return;
+  Progress progress;
+  progress.stage = stage;
+  progress.task_id = machine_.has_value() ? machine_->task_id() : "";
+  progress.round_number = machine_.has_value() ? machine_->round_number() : 0;
+  progress.fraction = fraction;
+  env_.on_progress(progress);
+}
+
+}  // namespace cohort::client::internal

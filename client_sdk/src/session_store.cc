@@ -1,0 +1,202 @@
+#include "client_sdk/src/session_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace cohort::client::internal {
+namespace {
+
+constexpr char kRoundFile[] = "round.pb";
+constexpr char kInputFile[] = "input.bin";
+constexpr char kPaceFile[] = "pace.pb";
+constexpr char kLockFile[] = "lock";
+
+absl::Status ErrnoStatus(int err, const std::string& what) {
+  const std::string message = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(message);
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status MakeDirs(const std::string& dir) {
+  std::string path;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    size_t next = dir.find('/', pos + 1);
+    path = dir.substr(0, next);
+    pos = next;
+    if (path.empty()) continue;
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, absl::StrCat("mkdir ", path));
+    }
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", dir));
+  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(dir + " is not a directory");
+  return absl::OkStatus();
+}
+
+absl::Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("write ", path));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("storage dir is empty");
+  if (absl::Status s = MakeDirs(dir); !s.ok()) return s;
+  const std::string lock_path = absl::StrCat(dir, "/", kLockFile);
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", lock_path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("storage dir ", dir, " is in use by another client"));
+    }
+    return ErrnoStatus(err, absl::StrCat("flock ", lock_path));
+  }
+  return std::unique_ptr<SessionStore>(new SessionStore(dir, fd));
+}
+
+SessionStore::~SessionStore() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+absl::Status SessionStore::WriteAtomically(const std::string& name, const std::string& bytes) {
+  const std::string path = absl::StrCat(dir_, "/", name);
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", tmp));
+  absl::Status status = WriteAll(fd, bytes, tmp);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoStatus(errno, absl::StrCat("fsync ", tmp));
+  if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, absl::StrCat("close ", tmp));
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    status = ErrnoStatus(errno, absl::StrCat("rename ", tmp));
+  }
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  // Make the rename itself durable.
+  int dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> SessionStore::ReadFile(const std::string& name) {
+  const std::string path = absl::StrCat(dir_, "/", name);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return ErrnoStatus(errno, absl::StrCat("open ", path));
+  }
+  std::string bytes;
+  char buffer[64 * 1024];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus(err, absl::StrCat("read ", path));
+    }
+    if (n == 0) break;
+    bytes.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(bytes));
+}
+
+absl::Status SessionStore::Remove(const std::string& name) {
+  const std::string path = absl::StrCat(dir_, "/", name);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("unlink ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<SessionSnapshot>> SessionStore::LoadRound() {
+  absl::StatusOr<std::optional<std::string>> bytes = ReadFile(kRoundFile);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<SessionSnapshot>();
+  SessionSnapshot snapshot;
+  if (!snapshot.ParseFromString(**bytes)) {
+    if (absl::Status s = WipeRound(); !s.ok()) return s;
+    return std::optional<SessionSnapshot>();
+  }
+  return std::optional<SessionSnapshot>(std::move(snapshot));
+}
+
+absl::Status SessionStore::SaveRound(const SessionSnapshot& snapshot) {
+  return WriteAtomically(kRoundFile, snapshot.SerializeAsString());
+}
+
+absl::Status SessionStore::SaveInput(const std::string& packed_input) {
+  return WriteAtomically(kInputFile, packed_input);
+}
+
+absl::StatusOr<std::string> SessionStore::LoadInput(int64_t expected_bytes) {
+  absl::StatusOr<std::optional<std::string>> bytes = ReadFile(kInputFile);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return absl::NotFoundError("no persisted input");
+  if (static_cast<int64_t>((*bytes)->size()) != expected_bytes) {
+    return absl::DataLossError(absl::StrCat("persisted input holds ", (*bytes)->size(),
+                                            " bytes, want ", expected_bytes));
+  }
+  return **std::move(bytes);
+}
+
+absl::Status SessionStore::WipeRound() {
+  absl::Status a = Remove(kRoundFile);
+  absl::Status b = Remove(kInputFile);
+  return a.ok() ? b : a;
+}
+
+absl::StatusOr<absl::Time> SessionStore::LoadNextCheckIn() {
+  absl::StatusOr<std::optional<std::string>> bytes = ReadFile(kPaceFile);
+  if (!bytes.ok()) return bytes.status();
+  PaceState pace;
+  if (!bytes->has_value() || !pace.ParseFromString(**bytes) ||
+      pace.next_check_in_unix_micros() == 0) {
+    return absl::InfinitePast();
+  }
+  return absl::FromUnixMicros(pace.next_check_in_unix_micros());
+}
+
+absl::Status SessionStore::SaveNextCheckIn(absl::Time time) {
+  PaceState pace;
+  pace.set_next_check_in_unix_micros(time == absl::InfinitePast() ? 0 : absl::ToUnixMicros(time));
+  return WriteAtomically(kPaceFile, pace.SerializeAsString());
+}
+
+}  // namespace cohort::client::internal

@@ -1,0 +1,81 @@
+#include "client_sdk/src/update_encoding.h"
+
+#include <cstring>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "secagg/packing.h"
+
+namespace cohort::client::internal {
+namespace {
+
+v1::CodecParams Quantized(int64_t params, int modulus_bits = 20) {
+  v1::CodecParams c;
+  c.set_encoding(v1::UPDATE_ENCODING_QUANTIZED);
+  c.set_l2_clip_norm(1.0);
+  c.set_bits(8);
+  c.set_max_example_weight(10);
+  c.set_modulus_bits(modulus_bits);
+  c.set_vector_length(params + 1);
+  c.set_chunk_elements(3);
+  return c;
+}
+
+TEST_CASE("EncodeInput_PacksVectorLengthElementsWithTheWeightLast") {
+  const v1::CodecParams codec = Quantized(5);
+  auto packed = EncodeInput(codec, {0.1f, -0.2f, 0.0f, 0.3f, -0.05f}, /*num_examples=*/25, 1);
+  REQUIRE(packed.ok());
+  CHECK(packed->size() == secagg::PackedSize(6, 20));
+  auto all = InputChunk(codec, *packed, 0, 6);
+  REQUIRE(all.ok());
+  CHECK(all->back() == 10);  // 25 examples, capped at max_example_weight
+  for (uint64_t v : *all) CHECK(v < (uint64_t{1} << 20));
+}
+
+TEST_CASE("EncodeInput_RejectsAnUpdateOfTheWrongLength") {
+  CHECK(EncodeInput(Quantized(5), {0.1f, 0.2f}, 1, 1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("InputChunk_ReadsAnyElementRangeOfThePackedStream") {
+  // 13 bits: element boundaries fall inside bytes, so chunk starts are not byte-aligned.
+  v1::CodecParams codec = Quantized(9, 13);
+  std::vector<uint64_t> values;
+  for (uint64_t i = 0; i < 10; ++i) values.push_back((i * 977 + 5) % (1 << 13));
+  auto packed = secagg::Pack(values, 13);
+  REQUIRE(packed.ok());
+  for (int64_t begin = 0; begin < 10; ++begin) {
+    for (int64_t count = 0; begin + count <= 10; ++count) {
+      auto chunk = InputChunk(codec, *packed, begin, count);
+      REQUIRE(chunk.ok());
+      CHECK(*chunk == std::vector<uint64_t>(values.begin() + begin,
+                                            values.begin() + begin + count));
+    }
+  }
+  CHECK(InputChunk(codec, *packed, 8, 5).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("PackChunk_Float32IsLittleEndianFloats") {
+  v1::CodecParams codec;
+  codec.set_encoding(v1::UPDATE_ENCODING_FLOAT32);
+  float f = 1.5f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  auto wire = PackChunk(codec, std::vector<uint64_t>{bits});
+  REQUIRE(wire.ok());
+  REQUIRE(wire->size() == 4);
+  float back;
+  std::memcpy(&back, wire->data(), 4);  // x86 and ARM phones are little-endian
+  CHECK(back == 1.5f);
+}
+
+TEST_CASE("Sha256_MatchesTheKnownDigestOfAbc") {
+  const std::string digest = Sha256("abc");
+  REQUIRE(digest.size() == 32);
+  CHECK(static_cast<unsigned char>(digest[0]) == 0xba);
+  CHECK(static_cast<unsigned char>(digest[31]) == 0xad);
+}
+
+}  // namespace
+}  // namespace cohort::client::internal
