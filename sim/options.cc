@@ -1,0 +1,232 @@
+#include "sim/options.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "secagg/parameter_finder.h"
+#include "sim/metrics.h"
+
+namespace cohort::sim {
+namespace {
+
+absl::Status Bad(const std::string& flag, const std::string& want, const std::string& got) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be ", want, ", got ", got));
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+}  // namespace
+
+int TargetCohortSize(const SimOptions& options) {
+  if (options.cohort_size > 0) return options.cohort_size;
+  return std::max(1, static_cast<int>(std::ceil(options.cohort_fraction * options.devices - 1e-9)));
+}
+
+int SelectedCohortSize(const SimOptions& options) {
+  return static_cast<int>(std::ceil(TargetCohortSize(options) * options.over_selection - 1e-9));
+}
+
+int MinParticipants(const SimOptions& o) {
+  if (o.min_participants > 0) return o.min_participants;
+  const int floor = o.secagg ? 3 : 2;
+  return std::max(floor, static_cast<int>(std::ceil(0.8 * TargetCohortSize(o) - 1e-9)));
+}
+
+absl::StatusOr<double> SecAggDropoutRate(const SimOptions& o) {
+  if (o.secagg_dropout_rate > 0) return o.secagg_dropout_rate;
+  return std::min(0.45, std::max(0.1, o.dropout));
+}
+
+namespace {
+
+bool SecAggParametersExist(const SimOptions& o, double dropout_rate, int correctness_bits) {
+  for (int n : {MinParticipants(o), SelectedCohortSize(o)}) {
+    secagg::ParameterOptions p;
+    p.num_participants = n;
+    p.dropout_rate = dropout_rate;
+    p.correctness_bits = correctness_bits;
+    if (!secagg::FindParameters(p).ok()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<int> SecAggCorrectnessBits(const SimOptions& o) {
+  const double rate = *SecAggDropoutRate(o);
+  if (o.secagg_correctness_bits > 0) {
+    if (!SecAggParametersExist(o, rate, o.secagg_correctness_bits)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no SecAgg+ parameters exist for ", MinParticipants(o), "..", SelectedCohortSize(o),
+          " participants at --secagg_dropout_rate ", rate, " with --secagg_correctness_bits ",
+          o.secagg_correctness_bits, "; lower it or raise --cohort_size/--min_participants"));
+    }
+    return o.secagg_correctness_bits;
+  }
+  for (int bits = 20; bits >= 1; --bits) {
+    if (SecAggParametersExist(o, rate, bits)) return bits;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "no SecAgg+ parameters exist for ", MinParticipants(o), "..", SelectedCohortSize(o),
+      " participants at an expected dropout rate of ", rate,
+      ": raise --cohort_size/--min_participants or lower --secagg_dropout_rate"));
+}
+
+absl::Status ValidateSimOptions(const SimOptions& o) {
+  if (o.devices < 1) return Bad("devices", ">= 1", absl::StrCat(o.devices));
+  if (o.rounds < 1) return Bad("rounds", ">= 1", absl::StrCat(o.rounds));
+  if (o.cohort_size < 0) return Bad("cohort_size", ">= 0", absl::StrCat(o.cohort_size));
+  if (!(o.cohort_fraction > 0.0 && o.cohort_fraction <= 1.0)) {
+    return Bad("cohort_fraction", "in (0, 1]", absl::StrCat(o.cohort_fraction));
+  }
+  if (!(o.over_selection >= 1.0)) {
+    return Bad("over_selection", ">= 1", absl::StrCat(o.over_selection));
+  }
+  if (SelectedCohortSize(o) > o.devices) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cohort_size/--cohort_fraction with --over_selection select ", SelectedCohortSize(o),
+        " devices per round but --devices is ", o.devices));
+  }
+  if (o.min_participants < 0 || o.min_participants > TargetCohortSize(o)) {
+    return Bad("min_participants", absl::StrCat("in [0, ", TargetCohortSize(o), "]"),
+               absl::StrCat(o.min_participants));
+  }
+  if (o.partition != "iid" && o.partition != "dirichlet") {
+    return Bad("partition", "iid or dirichlet", o.partition);
+  }
+  if (!(o.alpha > 0.0) || !std::isfinite(o.alpha)) {
+    return Bad("alpha", "> 0", absl::StrCat(o.alpha));
+  }
+  if (o.model != "mlp" && o.model != "softmax") return Bad("model", "mlp or softmax", o.model);
+  if (o.hidden < 1) return Bad("hidden", ">= 1", absl::StrCat(o.hidden));
+  if (o.local_epochs < 1) return Bad("local_epochs", ">= 1", absl::StrCat(o.local_epochs));
+  if (o.batch_size < 1) return Bad("batch_size", ">= 1", absl::StrCat(o.batch_size));
+  if (!(o.client_lr > 0.0)) return Bad("client_lr", "> 0", absl::StrCat(o.client_lr));
+  if (!(o.server_lr > 0.0)) return Bad("server_lr", "> 0", absl::StrCat(o.server_lr));
+  if (o.optimizer != "fedavg" && o.optimizer != "fedavgm") {
+    return Bad("optimizer", "fedavg or fedavgm", o.optimizer);
+  }
+  if (o.bits < 2 || o.bits > 16) return Bad("bits", "in [2, 16]", absl::StrCat(o.bits));
+  if (!(o.clip > 0.0)) return Bad("clip", "> 0", absl::StrCat(o.clip));
+  if (o.secagg && !o.quantize) {
+    return absl::InvalidArgumentError(
+        "--float32 sends plain updates, which secure aggregation cannot sum: add --no-secagg");
+  }
+  if (o.max_example_weight < 1) {
+    return Bad("max_example_weight", ">= 1", absl::StrCat(o.max_example_weight));
+  }
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0)) {
+    return Bad("dropout", "in [0, 1)", absl::StrCat(o.dropout));
+  }
+  if (!(o.secagg_dropout_rate >= 0.0 && o.secagg_dropout_rate < 0.5)) {
+    return Bad("secagg_dropout_rate", "in [0, 0.5)", absl::StrCat(o.secagg_dropout_rate));
+  }
+  if (o.secagg_correctness_bits < 0 || o.secagg_correctness_bits > 128) {
+    return Bad("secagg_correctness_bits", "in [0, 128]", absl::StrCat(o.secagg_correctness_bits));
+  }
+  if (o.secagg && MinParticipants(o) < 3) {
+    return Bad("min_participants", ">= 3 with secure aggregation", absl::StrCat(MinParticipants(o)));
+  }
+  if (o.secagg) {
+    if (absl::StatusOr<int> bits = SecAggCorrectnessBits(o); !bits.ok()) return bits.status();
+  }
+  if (o.device_threads < 0) return Bad("device_threads", ">= 0", absl::StrCat(o.device_threads));
+  if (!o.server.empty() && (o.admin_server.empty() || o.admin_token.empty())) {
+    return absl::InvalidArgumentError(
+        "--server needs --admin_server and --admin_token (or --admin_token_file)");
+  }
+  for (auto [name, d] : {std::pair{"forming_deadline", o.forming_deadline},
+                         std::pair{"key_phase_deadline", o.key_phase_deadline},
+                         std::pair{"masked_input_deadline", o.masked_input_deadline}}) {
+    if (d <= absl::ZeroDuration()) return Bad(name, "> 0", absl::FormatDuration(d));
+  }
+  return absl::OkStatus();
+}
+
+client::ModelLayout SimModelLayout(const SimOptions& options) {
+  constexpr int64_t kInputs = 28 * 28;
+  constexpr int64_t kClasses = 10;
+  return options.model == "softmax" ? client::SoftmaxRegressionLayout(kInputs, kClasses)
+                                    : client::MlpLayout(kInputs, options.hidden, kClasses);
+}
+
+cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
+  cohort::v1::TaskConfig config;
+  config.set_population(o.population);
+  config.set_display_name(absl::StrFormat("cohort-sim %s %s%s seed %d", o.model, o.partition,
+                                          o.partition == "dirichlet"
+                                              ? absl::StrFormat("(%g)", o.alpha)
+                                              : std::string(),
+                                          o.seed));
+  for (const client::TensorSpec& t : SimModelLayout(o).tensors) {
+    cohort::v1::TensorSpec* spec = config.mutable_layout()->add_tensors();
+    spec->set_name(t.name);
+    for (int64_t d : t.shape) spec->add_shape(d);
+    spec->set_dtype(cohort::v1::DTYPE_FLOAT32);
+  }
+  config.mutable_initial_model()->set_glorot_uniform_seed(o.seed);
+  cohort::v1::TrainingParams* training = config.mutable_training();
+  training->set_local_epochs(o.local_epochs);
+  training->set_batch_size(o.batch_size);
+  training->set_learning_rate(o.client_lr);
+  config.set_target_cohort_size(TargetCohortSize(o));
+  config.set_over_selection_factor(o.over_selection);
+  if (o.min_participants > 0) config.set_min_participants(o.min_participants);
+
+  cohort::v1::PhaseDeadlines* deadlines = config.mutable_deadlines();
+  SetDuration(o.forming_deadline, deadlines->mutable_forming());
+  SetDuration(o.key_phase_deadline, deadlines->mutable_advertise_keys());
+  SetDuration(o.key_phase_deadline, deadlines->mutable_share_keys());
+  SetDuration(o.masked_input_deadline, deadlines->mutable_masked_input());
+  SetDuration(o.key_phase_deadline, deadlines->mutable_unmasking());
+
+  cohort::v1::SecAggConfig* secagg = config.mutable_secagg();
+  secagg->set_enabled(o.secagg);
+  if (o.secagg) {
+    secagg->set_expected_dropout_rate(*SecAggDropoutRate(o));
+    secagg->set_correctness_bits(SecAggCorrectnessBits(o).value_or(20));
+    secagg->set_threat_model(cohort::v1::THREAT_MODEL_HONEST_BUT_CURIOUS);
+  }
+
+  cohort::v1::CodecConfig* codec = config.mutable_codec();
+  codec->set_encoding(o.quantize ? cohort::v1::UPDATE_ENCODING_QUANTIZED
+                                 : cohort::v1::UPDATE_ENCODING_FLOAT32);
+  codec->set_l2_clip_norm(o.quantize ? o.clip : 0.0);
+  codec->set_bits(o.bits);
+  codec->set_max_example_weight(o.max_example_weight);
+
+  cohort::v1::ServerOptimizerConfig* optimizer = config.mutable_optimizer();
+  optimizer->set_kind(o.optimizer == "fedavgm" ? cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM
+                                               : cohort::v1::ServerOptimizerConfig::KIND_FEDAVG);
+  optimizer->set_learning_rate(o.server_lr);
+  if (o.optimizer == "fedavgm") optimizer->set_momentum(o.server_momentum);
+  // Every simulated device may serve in consecutive rounds: with 100 devices and 13 per round a
+  // cooldown would only slow the run down.
+  SetDuration(absl::ZeroDuration(), config.mutable_device_cooldown());
+  return config;
+}
+
+std::string OptionsJson(const SimOptions& o) {
+  return absl::StrFormat(
+      "{\"server\": %s, \"population\": %s, \"data_dir\": %s, \"partition\": %s, \"alpha\": %g, "
+      "\"devices\": %d, \"rounds\": %d, \"target_cohort_size\": %d, \"selected_per_round\": %d, "
+      "\"over_selection\": %g, \"model\": %s, \"hidden\": %d, \"local_epochs\": %d, "
+      "\"batch_size\": %d, \"client_lr\": %g, \"server_lr\": %g, \"optimizer\": %s, "
+      "\"secagg\": %s, \"quantize\": %s, \"bits\": %d, \"clip\": %g, \"max_example_weight\": %d, "
+      "\"dropout\": %g, \"secagg_dropout_rate\": %g, \"secagg_correctness_bits\": %d, "
+      "\"seed\": %d}",
+      JsonString(o.server.empty() ? "in-process" : o.server), JsonString(o.population),
+      JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.devices, o.rounds,
+      TargetCohortSize(o), SelectedCohortSize(o), o.over_selection, JsonString(o.model), o.hidden,
+      o.local_epochs, o.batch_size, o.client_lr, o.server_lr, JsonString(o.optimizer),
+      o.secagg ? "true" : "false", o.quantize ? "true" : "false", o.bits, o.clip,
+      o.max_example_weight, o.dropout, *SecAggDropoutRate(o),
+      o.secagg ? SecAggCorrectnessBits(o).value_or(0) : 0, o.seed);
+}
+
+}  // namespace cohort::sim

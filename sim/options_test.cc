@@ -1,0 +1,67 @@
+#include "sim/options.h"
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+
+namespace cohort::sim {
+namespace {
+
+TEST_CASE("SimOptions_Defaults_AreTheReadmeRun") {
+  const SimOptions o;
+  CHECK(ValidateSimOptions(o).ok());
+  CHECK(o.devices == 100);
+  CHECK(o.rounds == 50);
+  CHECK(TargetCohortSize(o) == 10);
+  CHECK(SelectedCohortSize(o) == 13);
+  CHECK(o.secagg);
+  CHECK(o.quantize);
+  CHECK(o.bits == 8);
+  CHECK(o.partition == "dirichlet");
+  CHECK(o.alpha == 0.5);
+}
+
+TEST_CASE("ValidateSimOptions_BadValue_IsInvalidArgumentNamingTheFlag") {
+  auto message_for = [](auto mutate) {
+    SimOptions o;
+    mutate(o);
+    const absl::Status status = ValidateSimOptions(o);
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+    return std::string(status.message());
+  };
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.alpha = 0; }), "--alpha"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.devices = 0; }), "--devices"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.bits = 1; }), "--bits"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dropout = 1.0; }), "--dropout"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.model = "cnn"; }), "--model"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.quantize = false; }), "--no-secagg"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.cohort_size = 90; }), "--devices"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server = "h:1"; }), "--admin_server"));
+}
+
+TEST_CASE("MakeTaskConfig_CarriesModelTrainingCodecAndSecAgg") {
+  SimOptions o;
+  o.model = "softmax";
+  o.secagg = false;
+  o.quantize = false;
+  const cohort::v1::TaskConfig c = MakeTaskConfig(o);
+  REQUIRE(c.layout().tensors_size() == 2);
+  CHECK(c.layout().tensors(0).name() == "dense/kernel");
+  CHECK(c.layout().tensors(0).shape(0) == 784);
+  CHECK(c.target_cohort_size() == 10);
+  CHECK(c.over_selection_factor() == 1.3);
+  CHECK(c.training().local_epochs() == o.local_epochs);
+  CHECK(c.training().learning_rate() == o.client_lr);
+  CHECK_FALSE(c.secagg().enabled());
+  CHECK(c.codec().encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32);
+  CHECK(c.initial_model().glorot_uniform_seed() == o.seed);
+  const cohort::v1::TaskConfig mlp = MakeTaskConfig(SimOptions());
+  CHECK(mlp.layout().tensors_size() == 4);
+  CHECK(mlp.secagg().enabled());
+  CHECK(mlp.codec().encoding() == cohort::v1::UPDATE_ENCODING_QUANTIZED);
+  CHECK(mlp.codec().bits() == 8);
+  CHECK(mlp.codec().l2_clip_norm() == 1.0);
+}
+
+}  // namespace
+}  // namespace cohort::sim
