@@ -1,13 +1,10 @@
 #include "client_sdk/src/update_encoding.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "codec/model.h"
+#include "codec/update_encoder.h"
 #include "secagg/packing.h"
 
 namespace cohort::client::internal {
@@ -15,61 +12,7 @@ namespace cohort::client::internal {
 namespace {
 
 // Elements encoded per block: a multiple of 8, so every block's packed bits end on a byte.
-constexpr size_t kBlock = 1 << 16;
-
-// TEMPORARY until codec/ lands: a stand-in with the codec's shape (clip, weight, stochastic
-// quantization into Z_R, the weight as the last element) so the protocol runs end to end.
-// Encodes block by block straight into the packed form: no full-width vector.
-absl::StatusOr<std::string> EncodeAndPack(const v1::CodecParams& codec,
-                                          const std::vector<float>& delta, int64_t num_examples,
-                                          uint64_t seed) {
-  const int m = InputBits(codec);
-  const int64_t cap = std::max<int64_t>(1, codec.max_example_weight());
-  const double weight = static_cast<double>(std::clamp<int64_t>(num_examples, 1, cap));
-  const bool plain_float = codec.encoding() == v1::UPDATE_ENCODING_FLOAT32;
-  double norm2 = 0;
-  for (float v : delta) norm2 += static_cast<double>(v) * v;
-  const double clip = codec.l2_clip_norm();
-  const double scale = clip > 0 && std::sqrt(norm2) > clip ? clip / std::sqrt(norm2) : 1.0;
-  const double range = codec.quantization_range() > 0 ? codec.quantization_range() : clip;
-  const double levels = std::ldexp(1.0, codec.bits() > 0 ? codec.bits() : 8) - 1;
-  const uint64_t mask = (uint64_t{1} << m) - 1;
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  auto float_bits = [](double v) {
-    const float f = static_cast<float>(v);
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    return uint64_t{bits};
-  };
-  const size_t length = delta.size() + 1;
-  std::string packed;
-  packed.reserve(secagg::PackedSize(length, m));
-  std::vector<uint64_t> block;
-  for (size_t start = 0; start < length; start += kBlock) {
-    const size_t end = std::min(length, start + kBlock);
-    block.resize(end - start);
-    for (size_t i = start; i < end; ++i) {
-      uint64_t v;
-      if (i == delta.size()) {
-        v = plain_float ? float_bits(weight) : static_cast<uint64_t>(weight) & mask;
-      } else if (plain_float) {
-        v = float_bits(weight * delta[i]);
-      } else {
-        const double x = std::clamp(delta[i] * scale, -range, range);
-        const double q = (x + range) / (2 * range) * levels;
-        const double f = std::floor(q);
-        const uint64_t level = static_cast<uint64_t>(f + (u(rng) < q - f ? 1 : 0));
-        v = (level * static_cast<uint64_t>(weight)) & mask;
-      }
-      block[i - start] = v;
-    }
-    absl::StatusOr<std::string> piece = secagg::Pack(block, m);
-    if (!piece.ok()) return piece.status();
-    packed += *piece;
-  }
-  return packed;
-}
+constexpr int64_t kBlock = 1 << 16;
 
 }  // namespace
 
@@ -79,16 +22,26 @@ int InputBits(const v1::CodecParams& codec) {
 
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed) {
-  if (codec.vector_length() != static_cast<int64_t>(delta.size()) + 1) {
-    return absl::InvalidArgumentError(absl::StrCat("update of ", delta.size(),
-                                                   " parameters does not fit vector_length ",
-                                                   codec.vector_length()));
-  }
+  // The shared codec validates the parameters, the length, NaN/Inf and the weight. Encoding block
+  // by block straight into the packed form means no full-width uint64 vector ever exists
+  // (FLOAT32 packs its bit patterns at 32 bits: little-endian float32s).
+  absl::StatusOr<codec::UpdateEncoder> encoder =
+      codec::UpdateEncoder::Create(codec, delta, num_examples, seed);
+  if (!encoder.ok()) return encoder.status();
   const int m = InputBits(codec);
-  if (m < 8 || m > 62) {
-    return absl::InvalidArgumentError(absl::StrCat("codec.modulus_bits ", m, " not in [8, 62]"));
+  const int64_t length = encoder->vector_length();
+  std::string packed;
+  packed.reserve(secagg::PackedSize(static_cast<size_t>(length), m));
+  std::vector<uint64_t> block(static_cast<size_t>(std::min(kBlock, length)));
+  for (int64_t start = 0; start < length; start += kBlock) {
+    const auto values =
+        absl::MakeSpan(block).subspan(0, static_cast<size_t>(std::min(kBlock, length - start)));
+    if (absl::Status s = encoder->Encode(start, values); !s.ok()) return s;
+    absl::StatusOr<std::string> piece = secagg::Pack(values, m);
+    if (!piece.ok()) return piece.status();
+    packed += *piece;
   }
-  return EncodeAndPack(codec, delta, num_examples, seed);
+  return packed;
 }
 
 absl::StatusOr<std::vector<uint64_t>> InputChunk(const v1::CodecParams& codec,
@@ -97,8 +50,8 @@ absl::StatusOr<std::vector<uint64_t>> InputChunk(const v1::CodecParams& codec,
   const int bits = InputBits(codec);
   if (begin < 0 || count < 0 ||
       static_cast<uint64_t>(begin + count) * bits > static_cast<uint64_t>(packed.size()) * 8) {
-    return absl::InvalidArgumentError(absl::StrCat("elements [", begin, ", ", begin + count,
-                                                   ") are outside the packed input"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("elements [", begin, ", ", begin + count, ") are outside the packed input"));
   }
   // The bit stream of secagg/packing.h: element i at bits [i*m, (i+1)*m), LSB first.
   std::vector<uint64_t> out(static_cast<size_t>(count));
@@ -133,10 +86,6 @@ absl::StatusOr<std::string> PackChunk(const v1::CodecParams& codec,
   return secagg::Pack(values, codec.modulus_bits());
 }
 
-std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
+std::string Sha256(absl::string_view bytes) { return codec::Sha256(bytes); }
 
 }  // namespace cohort::client::internal

@@ -22,9 +22,10 @@ namespace cohort::client::internal {
 int InputBits(const v1::CodecParams& codec);
 
 // Encodes the model delta (trained - base) with `num_examples` (capped by the plan) as the
-// FedAvg weight, as the plan's codec says, and packs it: vector_length = params + 1 elements
-// (the weight last). `delta` is consumed. `seed` drives stochastic quantization.
-// INVALID_ARGUMENT for sizes that do not match the plan or parameters the codec refuses.
+// FedAvg weight, as the plan's codec says (codec::UpdateEncoder), and packs it: vector_length =
+// params + 1 elements (the weight last). `delta` is consumed. `seed` drives stochastic
+// quantization. INVALID_ARGUMENT for sizes that do not match the plan, parameters the codec
+// refuses, a NaN or infinite delta, or num_examples < 1.
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed);
 

@@ -1,10 +1,12 @@
 #include "client_sdk/src/update_encoding.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "codec/update_encoder.h"
 #include "secagg/packing.h"
 
 namespace cohort::client::internal {
@@ -14,6 +16,7 @@ v1::CodecParams Quantized(int64_t params, int modulus_bits = 20) {
   v1::CodecParams c;
   c.set_encoding(v1::UPDATE_ENCODING_QUANTIZED);
   c.set_l2_clip_norm(1.0);
+  c.set_quantization_range(1.0);
   c.set_bits(8);
   c.set_max_example_weight(10);
   c.set_modulus_bits(modulus_bits);
@@ -33,6 +36,28 @@ TEST_CASE("EncodeInput_PacksVectorLengthElementsWithTheWeightLast") {
   for (uint64_t v : *all) CHECK(v < (uint64_t{1} << 20));
 }
 
+TEST_CASE("EncodeInput_PacksExactlyWhatTheSharedCodecEncodes") {
+  // More than one 64 Ki block, so block boundaries are covered.
+  const int64_t d = (1 << 16) + 1000;
+  const v1::CodecParams codec = Quantized(d);
+  std::vector<float> delta(static_cast<size_t>(d));
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] = static_cast<float>((i % 97) * 1e-5 - 4e-4);
+  auto expected = codec::EncodeUpdate(codec, delta, 7, 42);
+  REQUIRE(expected.ok());
+  auto packed = EncodeInput(codec, delta, 7, 42);
+  REQUIRE(packed.ok());
+  auto all = InputChunk(codec, *packed, 0, d + 1);
+  REQUIRE(all.ok());
+  CHECK(*all == expected->values);
+}
+
+TEST_CASE("EncodeInput_RefusesNaNAndAWeightBelowOne") {
+  CHECK(EncodeInput(Quantized(2), {0.1f, std::nanf("")}, 1, 1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(EncodeInput(Quantized(2), {0.1f, 0.2f}, 0, 1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("EncodeInput_RejectsAnUpdateOfTheWrongLength") {
   CHECK(EncodeInput(Quantized(5), {0.1f, 0.2f}, 1, 1).status().code() ==
         absl::StatusCode::kInvalidArgument);
@@ -49,8 +74,8 @@ TEST_CASE("InputChunk_ReadsAnyElementRangeOfThePackedStream") {
     for (int64_t count = 0; begin + count <= 10; ++count) {
       auto chunk = InputChunk(codec, *packed, begin, count);
       REQUIRE(chunk.ok());
-      CHECK(*chunk == std::vector<uint64_t>(values.begin() + begin,
-                                            values.begin() + begin + count));
+      CHECK(*chunk ==
+            std::vector<uint64_t>(values.begin() + begin, values.begin() + begin + count));
     }
   }
   CHECK(InputChunk(codec, *packed, 8, 5).status().code() == absl::StatusCode::kInvalidArgument);

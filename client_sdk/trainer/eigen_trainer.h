@@ -23,8 +23,10 @@ ModelLayout MlpLayout(int64_t inputs, int64_t hidden, int64_t classes);
 int64_t NumParameters(const ModelLayout& layout);
 
 // Glorot-uniform kernels (U(-l, l), l = sqrt(6 / (fan_in + fan_out))) and zero biases ("bias"
-// suffix), deterministic from `seed`: the same rule as the admin API's glorot_uniform_seed, but
-// not bit-identical to the server's generator. For simulations that start models themselves.
+// suffix), deterministic from `seed`: the same rule and generator as the admin API's
+// glorot_uniform_seed (codec::InitialModel), bit-identical for layouts of vectors and matrices
+// (rank >= 3 kernels differ: the codec uses Keras' receptive-field fans). For simulations that
+// start models themselves.
 std::vector<float> GlorotUniformParameters(const ModelLayout& layout, uint64_t seed);
 
 // The SDK's built-in trainer: softmax regression and one-hidden-layer MLPs (recognised from the

@@ -46,9 +46,9 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
     cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number, Store* store,
     CoordinatorObserver* observer, secagg::RandomSource* random) {
   const int64_t num_parameters = static_cast<int64_t>(latest_model.parameters().size() / 4);
-  absl::StatusOr<std::unique_ptr<ModelUpdater>> updater =
-      CreateModelUpdater(task.config().optimizer(), num_parameters);
-  if (!updater.ok()) return updater.status();
+  absl::StatusOr<std::unique_ptr<codec::ServerOptimizer>> optimizer =
+      codec::CreateServerOptimizer(task.config().optimizer(), num_parameters);
+  if (!optimizer.ok()) return optimizer.status();
   if (task.state() == cohort::v1::TASK_STATE_UNSPECIFIED) {
     task.set_state(cohort::v1::TASK_STATE_IDLE);
   }
@@ -56,19 +56,20 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   task.clear_current_round();
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
-      last_round_number, store, observer, random, std::move(*updater)));
+      last_round_number, store, observer, random, std::move(*optimizer)));
 }
 
 TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
                        int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-                       secagg::RandomSource* random, std::unique_ptr<ModelUpdater> updater)
+                       secagg::RandomSource* random,
+                       std::unique_ptr<codec::ServerOptimizer> optimizer)
     : task_(std::move(task)),
       model_(std::move(model)),
       last_round_number_(last_round_number),
       store_(store),
       observer_(observer),
       random_(random),
-      updater_(std::move(updater)) {}
+      optimizer_(std::move(optimizer)) {}
 
 cohort::v1::Task TaskRunner::task() const {
   cohort::v1::Task task = task_;
@@ -230,7 +231,7 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
 void TaskRunner::Commit(absl::Time now) {
   absl::StatusOr<AggregateResult> result = current_->Aggregate();
   absl::StatusOr<cohort::v1::Model> next = result.ok()
-                                               ? updater_->Apply(*model_, *result)
+                                               ? optimizer_->Apply(*model_, result->average_delta)
                                                : absl::StatusOr<cohort::v1::Model>(result.status());
   if (!next.ok()) {
     current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "codec/server_optimizer.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/model.pb.h"
 #include "secagg/random_source.h"
@@ -72,7 +73,7 @@ class TaskRunner {
  private:
   TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
              int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-             secagg::RandomSource* random, std::unique_ptr<ModelUpdater> updater);
+             secagg::RandomSource* random, std::unique_ptr<codec::ServerOptimizer> optimizer);
   void SetState(cohort::v1::TaskState next, absl::Time now);
   void MaybeOpenRound(absl::Time now);
   void Commit(absl::Time now);
@@ -86,7 +87,7 @@ class TaskRunner {
   Store* store_;
   CoordinatorObserver* observer_;
   secagg::RandomSource* random_;
-  std::unique_ptr<ModelUpdater> updater_;
+  std::unique_ptr<codec::ServerOptimizer> optimizer_;  // keeps FedAvgM momentum across rounds
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
   ArrivalRate arrivals_;

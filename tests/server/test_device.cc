@@ -1,15 +1,13 @@
 #include "tests/server/test_device.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstring>
-#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "codec/model.h"
+#include "codec/update_encoder.h"
 #include "google/protobuf/duration.pb.h"
 #include "grpcpp/client_context.h"
 #include "secagg/client_session.h"
@@ -27,12 +25,6 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view call) {
                       absl::StrCat(call, ": ", s.error_message()));
 }
 
-std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
-
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
@@ -41,45 +33,12 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
 
 }  // namespace
 
-// TEMPORARY until codec/ lands: the stand-in encoding shared with server/core/aggregation.cc.
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
                                                      const std::vector<float>& delta,
                                                      int64_t examples, uint64_t seed) {
-  if (codec.vector_length() != static_cast<int64_t>(delta.size()) + 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "delta of ", delta.size(), " values does not fit vector_length ", codec.vector_length()));
-  }
-  const int64_t cap = std::max<int64_t>(1, codec.max_example_weight());
-  const double weight = static_cast<double>(std::clamp<int64_t>(examples, 1, cap));
-  std::vector<uint64_t> out(delta.size() + 1);
-  if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    for (size_t i = 0; i <= delta.size(); ++i) {
-      const float v =
-          i < delta.size() ? static_cast<float>(weight * delta[i]) : static_cast<float>(weight);
-      uint32_t bits;
-      std::memcpy(&bits, &v, 4);
-      out[i] = bits;
-    }
-    return out;
-  }
-  double norm2 = 0;
-  for (float d : delta) norm2 += static_cast<double>(d) * d;
-  const double clip = codec.l2_clip_norm();
-  const double scale = clip > 0 && std::sqrt(norm2) > clip ? clip / std::sqrt(norm2) : 1.0;
-  const double range = codec.quantization_range() > 0 ? codec.quantization_range() : clip;
-  const double levels = std::ldexp(1.0, codec.bits()) - 1;
-  const uint64_t mask = (uint64_t{1} << codec.modulus_bits()) - 1;
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (size_t i = 0; i < delta.size(); ++i) {
-    const double x = std::clamp(delta[i] * scale, -range, range);
-    const double q = (x + range) / (2 * range) * levels;
-    const double f = std::floor(q);
-    const uint64_t level = static_cast<uint64_t>(f + (u(rng) < q - f ? 1 : 0));
-    out[i] = (level * static_cast<uint64_t>(weight)) & mask;
-  }
-  out.back() = static_cast<uint64_t>(weight) & mask;
-  return out;
+  absl::StatusOr<codec::EncodedUpdate> encoded = codec::EncodeUpdate(codec, delta, examples, seed);
+  if (!encoded.ok()) return encoded.status();
+  return std::move(encoded->values);
 }
 
 TestDevice::TestDevice(std::shared_ptr<cohort::v1::DeviceService::StubInterface> stub,
@@ -243,7 +202,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
             return absl::DataLossError("empty model chunk");
           }
         }
-        if (Sha256(model) != sha || sha != plan.model_sha256()) {
+        if (codec::Sha256(model) != sha || sha != plan.model_sha256()) {
           return absl::DataLossError("model checksum mismatch");
         }
         const auto& codec = plan.codec();

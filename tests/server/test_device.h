@@ -72,8 +72,8 @@ class TestDevice {
   TestDeviceOptions options_;
 };
 
-// Encodes `delta` with weight `examples` the way the round's codec says (QUANTIZED: values in
-// Z_R; FLOAT32: float bits), vector_length = delta.size() + 1.
+// Encodes `delta` with weight `examples` the way the round's codec says (codec::EncodeUpdate;
+// QUANTIZED: values in Z_R; FLOAT32: float bits), vector_length = delta.size() + 1.
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
                                                      const std::vector<float>& delta,
                                                      int64_t examples, uint64_t seed);
