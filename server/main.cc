@@ -1,7 +1,7 @@
 // cohort-server: the federated-learning coordination server.
 //
 //   cohort-server serve --admin_token_file=token [--device_listen=...] [--config=server.textproto]
-//   cohort-server migrate --store=postgresql://...
+//   cohort-server migrate --store=postgresql://...   (or $COHORT_STORE, or --config's store)
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for bad flags or config, 1 for a
 // failure while running.
@@ -15,9 +15,11 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/logging.h"
 #include "server/options.h"
 #include "server/server.h"
+#include "server/store/migrations.h"
 
 namespace {
 
@@ -70,6 +72,10 @@ void AddServeFlags(CLI::App& serve, ServeFlags& flags) {
   serve.add_option_function<std::string>(
       "--store", [&c](const std::string& v) { c.set_store(v); },
       "'memory' (default) or a postgresql:// URI (else $COHORT_STORE)");
+  serve.add_option_function<std::string>(
+      "--pseudonym_salt_file", [&c](const std::string& v) { c.set_pseudonym_salt_file(v); },
+      "file whose first line salts device pseudonyms; keep it across restarts (else "
+      "$COHORT_PSEUDONYM_SALT; required with a PostgreSQL store)");
   serve.add_flag_function(
       "--migrate_on_start", [&c](int64_t n) { c.set_migrate_on_start(n > 0); },
       "apply missing database migrations before serving");
@@ -95,7 +101,9 @@ int Serve(const ServeFlags& flags) {
   if (config.store().empty() && !Env("COHORT_STORE").empty()) config.set_store(Env("COHORT_STORE"));
   config.MergeFrom(flags.overrides);
   if (flags.overrides.has_tls()) *config.mutable_tls() = flags.overrides.tls();
-  auto options = cohort::server::OptionsFromConfig(config, Env("COHORT_ADMIN_TOKEN"));
+  auto options = cohort::server::OptionsFromConfig(
+      config, {.admin_token = Env("COHORT_ADMIN_TOKEN"),
+               .pseudonym_salt = Env("COHORT_PSEUDONYM_SALT")});
   if (!options.ok()) {
     std::cerr << "cohort-server: " << options.status().message() << "\n";
     return kExitUsage;
@@ -138,6 +146,44 @@ int Serve(const ServeFlags& flags) {
   return 0;
 }
 
+struct MigrateFlags {
+  std::string config_file;
+  std::string store;
+};
+
+// `cohort-server migrate`: brings the database to the schema this binary needs. Run it as a
+// one-shot job before rolling out a new version; serving replicas refuse a schema that is behind.
+int MigrateCommand(const MigrateFlags& flags) {
+  std::string store = flags.store;
+  if (store.empty()) store = Env("COHORT_STORE");
+  if (store.empty() && !flags.config_file.empty()) {
+    auto config = cohort::server::ReadConfigFile(flags.config_file);
+    if (!config.ok()) {
+      std::cerr << "cohort-server migrate: " << config.status().message() << "\n";
+      return kExitUsage;
+    }
+    store = config->store();
+  }
+  if (store.empty() || store == "memory") {
+    std::cerr << "cohort-server migrate: needs a PostgreSQL store: pass --store=postgresql://... "
+                 "or set COHORT_STORE\n";
+    return kExitUsage;
+  }
+  auto report = cohort::server::Migrate(store);
+  if (!report.ok()) {
+    std::cerr << "cohort-server migrate: " << report.status().message() << "\n";
+    return report.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                         : kExitRuntimeError;
+  }
+  if (report->applied.empty()) {
+    std::cout << "schema is current at version " << report->to_version << "\n";
+  } else {
+    std::cout << "migrated schema from version " << report->from_version << " to "
+              << report->to_version << ": " << absl::StrJoin(report->applied, ", ") << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,11 +192,18 @@ int main(int argc, char** argv) {
   ServeFlags serve_flags;
   CLI::App* serve = app.add_subcommand("serve", "run the device and admin gRPC services");
   AddServeFlags(*serve, serve_flags);
+  MigrateFlags migrate_flags;
+  CLI::App* migrate =
+      app.add_subcommand("migrate", "apply missing PostgreSQL schema migrations, then exit");
+  migrate->add_option("--store", migrate_flags.store,
+                      "postgresql:// URI of the database (else $COHORT_STORE, else --config's)");
+  migrate->add_option("--config", migrate_flags.config_file, "ServerConfig text-proto file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : kExitUsage;
   }
   if (serve->parsed()) return Serve(serve_flags);
+  if (migrate->parsed()) return MigrateCommand(migrate_flags);
   return kExitUsage;
 }

@@ -63,6 +63,18 @@ class ParseErrorCollector : public google::protobuf::io::ErrorCollector {
   std::string first_error_;
 };
 
+// The first line of a file that holds one secret, trimmed; the flag names it in errors.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path, const char* flag) {
+  COHORT_ASSIGN_OR_RETURN(std::string text, ReadFile(path, flag));
+  const size_t newline = text.find('\n');
+  if (newline != std::string::npos) text.resize(newline);
+  std::string secret(absl::StripAsciiWhitespace(text));
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' holds no value"));
+  }
+  return secret;
+}
+
 }  // namespace
 
 bool IsLoopbackAddress(const std::string& host_port) {
@@ -88,7 +100,7 @@ absl::StatusOr<cohort::config::v1::ServerConfig> ReadConfigFile(const std::strin
 }
 
 absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig& config,
-                                          const std::string& environment_admin_token) {
+                                          const EnvironmentSecrets& environment) {
   Options options;
   if (!config.device_listen_address().empty()) {
     options.device_listen_address = config.device_listen_address();
@@ -112,17 +124,16 @@ absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig
   options.migrate_on_start = config.migrate_on_start();
 
   if (!config.admin_token_file().empty()) {
-    COHORT_ASSIGN_OR_RETURN(std::string token,
-                            ReadFile(config.admin_token_file(), "--admin_token_file"));
-    const size_t newline = token.find('\n');
-    if (newline != std::string::npos) token.resize(newline);
-    options.admin_token = std::string(absl::StripAsciiWhitespace(token));
-    if (options.admin_token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--admin_token_file: '", config.admin_token_file(), "' holds no token"));
-    }
+    COHORT_ASSIGN_OR_RETURN(options.admin_token,
+                            ReadSecretFile(config.admin_token_file(), "--admin_token_file"));
   } else {
-    options.admin_token = environment_admin_token;
+    options.admin_token = environment.admin_token;
+  }
+  if (!config.pseudonym_salt_file().empty()) {
+    COHORT_ASSIGN_OR_RETURN(options.pseudonym_salt, ReadSecretFile(config.pseudonym_salt_file(),
+                                                                   "--pseudonym_salt_file"));
+  } else {
+    options.pseudonym_salt = environment.pseudonym_salt;
   }
   return options;
 }
@@ -183,6 +194,15 @@ absl::Status ValidateOptions(const Options& options) {
   }
   if (options.migrate_on_start && options.store == "memory") {
     return absl::InvalidArgumentError("--migrate_on_start needs a PostgreSQL --store");
+  }
+  if (options.store != "memory" && options.pseudonym_salt.empty()) {
+    return absl::InvalidArgumentError(
+        "a PostgreSQL --store needs a stable pseudonym salt: pass --pseudonym_salt_file=FILE or "
+        "set COHORT_PSEUDONYM_SALT");
+  }
+  if (!options.pseudonym_salt.empty() && options.pseudonym_salt.size() < 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the pseudonym salt must be at least 16 characters, got ", options.pseudonym_salt.size()));
   }
   return absl::OkStatus();
 }

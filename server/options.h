@@ -32,16 +32,25 @@ struct Options {
   // "memory" or a PostgreSQL URI.
   std::string store = "memory";
   bool migrate_on_start = false;
+  // Salt of device pseudonyms (read from pseudonym_salt_file or $COHORT_PSEUDONYM_SALT); required
+  // with a PostgreSQL store so cool-downs and participation records survive restarts.
+  std::string pseudonym_salt;
   // After binding, the server writes "device_port=N\nadmin_port=N\nmetrics_port=N\n" here (for tests and
   // scripts that pass port 0).
   std::string port_file;
 };
 
-// Builds Options from a parsed config file. Reads the admin token file if one is named;
-// `environment_admin_token` ($COHORT_ADMIN_TOKEN) is used when the file is not.
+// The secrets a config may take from the environment instead of a file.
+struct EnvironmentSecrets {
+  std::string admin_token;     // $COHORT_ADMIN_TOKEN
+  std::string pseudonym_salt;  // $COHORT_PSEUDONYM_SALT
+};
+
+// Builds Options from a parsed config file. Reads the admin token and pseudonym salt files if
+// they are named; otherwise takes them from `environment`.
 // Returns INVALID_ARGUMENT naming the field for a bad value, NOT_FOUND for a missing file.
 absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig& config,
-                                          const std::string& environment_admin_token);
+                                          const EnvironmentSecrets& environment);
 
 // Checks every field; the message names the offending flag and value.
 absl::Status ValidateOptions(const Options& options);

@@ -83,15 +83,48 @@ TEST_CASE("OptionsFromConfig_ReadsTheTokenFileAndKeepsDefaults") {
   cohort::config::v1::ServerConfig config;
   config.set_admin_token_file(dir.File("token"));
   config.set_log_format("json");
-  const auto options = OptionsFromConfig(config, "ignored-env-token");
+  const auto options = OptionsFromConfig(config, {.admin_token = "ignored-env-token"});
   REQUIRE(options.ok());
   CHECK(options->admin_token == "s3cret-token-of-enough-length");
   CHECK(options->log_format == LogFormat::kJson);
   CHECK(options->device_listen_address == "127.0.0.1:8443");
 
   config.set_log_format("xml");
-  CHECK_THAT(std::string(OptionsFromConfig(config, "").status().message()),
+  CHECK_THAT(std::string(OptionsFromConfig(config, {}).status().message()),
              Catch::Contains("xml"));
+}
+
+TEST_CASE("OptionsFromConfig_TakesThePseudonymSaltFromItsFileOrTheEnvironment") {
+  testing::TempDir dir;
+  std::ofstream(dir.File("salt")) << "salt-from-the-file-0123\n";
+  cohort::config::v1::ServerConfig config;
+  config.set_pseudonym_salt_file(dir.File("salt"));
+  auto options = OptionsFromConfig(config, {.pseudonym_salt = "salt-from-the-environment"});
+  REQUIRE(options.ok());
+  CHECK(options->pseudonym_salt == "salt-from-the-file-0123");
+
+  config.clear_pseudonym_salt_file();
+  options = OptionsFromConfig(config, {.pseudonym_salt = "salt-from-the-environment"});
+  REQUIRE(options.ok());
+  CHECK(options->pseudonym_salt == "salt-from-the-environment");
+
+  std::ofstream(dir.File("empty")) << "\n";
+  config.set_pseudonym_salt_file(dir.File("empty"));
+  CHECK_THAT(std::string(OptionsFromConfig(config, {}).status().message()),
+             Catch::Contains("--pseudonym_salt_file") && Catch::Contains("holds no value"));
+}
+
+TEST_CASE("ValidateOptions_APostgresStoreWithoutAStableSaltIsRefused") {
+  Options options;
+  options.admin_token = "an-admin-token-of-enough-length";
+  options.store = "postgresql://cohort@127.0.0.1/cohort";
+  CHECK_THAT(std::string(ValidateOptions(options).message()),
+             Catch::Contains("--pseudonym_salt_file") && Catch::Contains("COHORT_PSEUDONYM_SALT"));
+  options.pseudonym_salt = "short";
+  CHECK_THAT(std::string(ValidateOptions(options).message()),
+             Catch::Contains("at least 16 characters, got 5"));
+  options.pseudonym_salt = "a-salt-of-enough-length";
+  CHECK(ValidateOptions(options).ok());
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/store/migrations.h"
+#include "server/store/open_store.h"
 
 namespace cohort::server {
 namespace {
@@ -59,21 +61,36 @@ absl::Status Server::Start() {
         options_.device_listen_address, options_.admin_listen_address);
   }
 
+  if (options_.migrate_on_start) {
+    COHORT_ASSIGN_OR_RETURN(const MigrationReport report, Migrate(options_.store));
+    COHORT_LOG_INFO("schema at version {} (was {}; applied {})", report.to_version,
+                    report.from_version, report.applied.size());
+  }
+  COHORT_ASSIGN_OR_RETURN(store_, OpenStore(options_.store));
+  ServiceHost::Options host_options;
+  host_options.store = store_.get();
+  host_options.admin_token = options_.admin_token;
+  host_options.pseudonym_salt = options_.pseudonym_salt;
+  host_options.metrics = metrics_.get();
+  COHORT_ASSIGN_OR_RETURN(host_, ServiceHost::Create(std::move(host_options)));
+
   struct Endpoint {
     const char* name;
     const std::string& address;
     bool admin;
+    grpc::Service* service;
     std::unique_ptr<grpc::Server>* server;
     int* port;
   };
   for (const Endpoint& endpoint :
-       {Endpoint{kDeviceServiceName, options_.device_listen_address, false, &device_server_,
-                 &device_port_},
-        Endpoint{kAdminServiceName, options_.admin_listen_address, true, &admin_server_,
-                 &admin_port_}}) {
+       {Endpoint{kDeviceServiceName, options_.device_listen_address, false,
+                 host_->device_service(), &device_server_, &device_port_},
+        Endpoint{kAdminServiceName, options_.admin_listen_address, true, host_->admin_service(),
+                 &admin_server_, &admin_port_}}) {
     COHORT_ASSIGN_OR_RETURN(auto credentials, MakeCredentials(options_, endpoint.admin));
     grpc::ServerBuilder builder;
     builder.AddListeningPort(endpoint.address, credentials, endpoint.port);
+    builder.RegisterService(endpoint.service);
     *endpoint.server = builder.BuildAndStart();
     if (*endpoint.server == nullptr || *endpoint.port == 0) {
       return absl::UnavailableError(
@@ -83,6 +100,10 @@ absl::Status Server::Start() {
     COHORT_LOG_INFO("listening service={} address={} port={}", endpoint.name, endpoint.address,
                     *endpoint.port);
   }
+
+  // Recovery runs after the ports are bound so that a second server on the same database fails
+  // on its ports before it can mark the first one's rounds failed.
+  COHORT_RETURN_IF_ERROR(host_->Start());
 
   if (!options_.metrics_listen_address.empty()) {
     // civetweb reports a port it cannot bind by throwing; keep that inside this module.
@@ -125,9 +146,12 @@ void Server::Shutdown(absl::Duration grace) {
     COHORT_LOG_INFO("shutting down grace={}", absl::FormatDuration(grace));
     const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace);
     for (auto* server : {&device_server_, &admin_server_}) {
-      if (*server == nullptr) continue;
-      (*server)->GetHealthCheckService()->Shutdown();
-      (*server)->Shutdown(deadline);
+      if (*server != nullptr) (*server)->GetHealthCheckService()->Shutdown();
+    }
+    // Long-polls and event streams would otherwise hold the servers until the grace ends.
+    if (host_ != nullptr) host_->Shutdown();
+    for (auto* server : {&device_server_, &admin_server_}) {
+      if (*server != nullptr) (*server)->Shutdown(deadline);
     }
   });
 }

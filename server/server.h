@@ -10,6 +10,8 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "server/options.h"
+#include "server/rpc/service_host.h"
+#include "server/store/store.h"
 
 namespace cohort::server {
 
@@ -19,8 +21,14 @@ namespace cohort::server {
 //   COHORT_ASSIGN_OR_RETURN(auto server, Server::Create(options));
 //   server->Wait();  // until Shutdown() is called from another thread
 //
+// Start-up order: (migrations when migrate_on_start) -> store -> coordinator services -> both
+// gRPC servers -> recovery (rounds in flight become FAILED "server restart") and the deadline
+// ticker. Shutdown reverses it: health NOT_SERVING, parked long-polls and event streams finish,
+// then the servers drain.
+//
 // Create returns INVALID_ARGUMENT for bad options, UNAVAILABLE when a port cannot be bound or
-// the store cannot be reached. Shutdown and the port accessors are thread-safe.
+// the store cannot be reached, FAILED_PRECONDITION for a database schema that does not match.
+// Shutdown and the port accessors are thread-safe.
 class Server {
  public:
   static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
@@ -45,7 +53,11 @@ class Server {
   absl::Status Start();
 
   Options options_;
+  // Members are destroyed in reverse: the servers first, then the exposer, the services, the
+  // store, and last the registry the services' metrics live in.
   std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<prometheus::Exposer> metrics_exposer_;
   std::unique_ptr<grpc::Server> device_server_;
   std::unique_ptr<grpc::Server> admin_server_;

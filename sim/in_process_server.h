@@ -5,17 +5,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "grpcpp/server.h"
-#include "server/rpc/service_host.h"
-#include "server/store/store.h"
+#include "server/server.h"
 
 namespace cohort::sim {
 
-// The coordinator as cohort-server runs it (ServiceHost: device and admin services over the
-// core, deadline ticker, long-polls), with an in-memory store, serving plaintext gRPC on
-// 127.0.0.1 with ports picked by the kernel. For simulations and tests.
+// cohort-server's own composition root (cohort::server::Server) started inside the simulation:
+// in-memory store, plaintext gRPC on 127.0.0.1 with ports picked by the kernel.
 //
-// Start returns UNAVAILABLE when a port cannot be bound, and ServiceHost's errors.
+// Start returns Server::Create's errors (UNAVAILABLE when a port cannot be bound).
 // The destructor shuts down (long-polls finish, then the gRPC servers). Accessors are
 // thread-safe.
 class InProcessServer {
@@ -23,18 +20,13 @@ class InProcessServer {
   static absl::StatusOr<std::unique_ptr<InProcessServer>> Start(const std::string& admin_token);
   ~InProcessServer();
 
-  int device_port() const { return device_port_; }
-  int admin_port() const { return admin_port_; }
+  int device_port() const { return server_->device_port(); }
+  int admin_port() const { return server_->admin_port(); }
 
  private:
-  InProcessServer() = default;
+  explicit InProcessServer(std::unique_ptr<server::Server> server) : server_(std::move(server)) {}
 
-  std::unique_ptr<server::Store> store_;
-  std::unique_ptr<server::ServiceHost> host_;
-  std::unique_ptr<grpc::Server> device_server_;
-  std::unique_ptr<grpc::Server> admin_server_;
-  int device_port_ = 0;
-  int admin_port_ = 0;
+  std::unique_ptr<server::Server> server_;
 };
 
 }  // namespace cohort::sim
