@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "server/store/open_store.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -190,7 +191,7 @@ absl::Status ValidateOptions(const Options& options) {
   if (options.store != "memory" && !absl::StartsWith(options.store, "postgresql://") &&
       !absl::StartsWith(options.store, "postgres://")) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--store: '", options.store, "' is neither 'memory' nor a postgresql:// URI"));
+        "--store: '", RedactStoreSpec(options.store), "' is neither 'memory' nor a postgresql:// URI"));
   }
   if (options.migrate_on_start && options.store == "memory") {
     return absl::InvalidArgumentError("--migrate_on_start needs a PostgreSQL --store");

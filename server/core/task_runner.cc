@@ -1,5 +1,6 @@
 #include "server/core/task_runner.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -89,9 +90,38 @@ void TaskRunner::SetState(TaskState next, absl::Time now) {
 }
 
 void TaskRunner::Persist() {
-  if (absl::Status s = store_->UpdateTask(task_); !s.ok()) {
-    COHORT_LOG_WARN("cannot persist task task={} error={}", task_id(), s.ToString());
+  absl::Status s = store_->UpdateTask(task_);
+  task_unsaved_ = !s.ok();
+  if (!s.ok()) COHORT_LOG_WARN("cannot persist task task={} error={}", task_id(), s.ToString());
+}
+
+bool TaskRunner::CatchUpWithStore() {
+  if (uncertain_commit_round_ != 0) {
+    absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
+    if (!latest.ok()) return false;
+    if (latest->version() > model_->version()) {
+      absl::StatusOr<cohort::v1::Task> stored = store_->GetTask(task_id());
+      if (!stored.ok()) return false;
+      COHORT_LOG_WARN("round committed although its commit reported an error task={} round={} "
+                      "model={}",
+                      task_id(), uncertain_commit_round_, latest->version());
+      std::erase_if(unsaved_rounds_, [&](const cohort::v1::RoundSummary& r) {
+        return r.round_number() == uncertain_commit_round_;
+      });
+      task_.set_latest_model_version(latest->version());
+      task_.set_rounds_committed(stored->rounds_committed());
+      task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
+      model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
+      task_unsaved_ = true;
+    }
+    uncertain_commit_round_ = 0;
   }
+  while (!unsaved_rounds_.empty()) {
+    if (!store_->PutRound(unsaved_rounds_.front()).ok()) return false;
+    unsaved_rounds_.pop_front();
+  }
+  if (task_unsaved_) Persist();
+  return !task_unsaved_;
 }
 
 void TaskRunner::Emit(RoundEvent::Kind kind, absl::Time now, const std::string& message) {
@@ -202,7 +232,9 @@ absl::Duration TaskRunner::UntilNextForming(absl::Time now) const {
 }
 
 void TaskRunner::MaybeOpenRound(absl::Time now) {
-  if (current_ != nullptr || task_.state() != cohort::v1::TASK_STATE_RUNNING) return;
+  if (current_ != nullptr) return;
+  if (!CatchUpWithStore()) return;
+  if (task_.state() != cohort::v1::TASK_STATE_RUNNING) return;
   if (!task_.continuous() && task_.rounds_remaining() <= 0) {
     SetState(cohort::v1::TASK_STATE_IDLE, now);
     Persist();
@@ -248,6 +280,7 @@ void TaskRunner::Commit(absl::Time now) {
   summary.set_new_model_version(next->version());
   ToProto(now, summary.mutable_ended_at());
   if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
+    uncertain_commit_round_ = current_->round_number();
     current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
     return;
   }
@@ -269,7 +302,9 @@ void TaskRunner::EndRound(absl::Time now) {
     COHORT_LOG_WARN("round failed task={} round={} reason={}", task_id(), current_->round_number(),
                     current_->failure_reason());
     if (absl::Status s = store_->PutRound(current_->Summary()); !s.ok()) {
-      COHORT_LOG_WARN("cannot persist round task={} error={}", task_id(), s.ToString());
+      COHORT_LOG_WARN("cannot persist round task={} error={}; retrying when the store is back",
+                      task_id(), s.ToString());
+      unsaved_rounds_.push_back(current_->Summary());
     }
     Persist();
   }

@@ -80,6 +80,10 @@ class TaskRunner {
   void EndRound(absl::Time now);
   void Emit(cohort::v1::RoundEvent::Kind kind, absl::Time now, const std::string& message);
   void Persist();
+  // Writes back what a store outage kept from the store (ended rounds, the task) and learns
+  // whether a commit whose outcome was unknown landed after all. False while the store is
+  // still failing: no new round opens until the store has caught up.
+  bool CatchUpWithStore();
 
   cohort::v1::Task task_;
   std::shared_ptr<const cohort::v1::Model> model_;
@@ -91,6 +95,11 @@ class TaskRunner {
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
   ArrivalRate arrivals_;
+  std::deque<cohort::v1::RoundSummary> unsaved_rounds_;
+  bool task_unsaved_ = false;
+  // The round whose CommitRound failed (0: none): the commit may have landed with its
+  // acknowledgement lost, so the store's latest model is checked before the next round.
+  int64_t uncertain_commit_round_ = 0;
 };
 
 }  // namespace cohort::server

@@ -30,7 +30,7 @@ using testing::PostgresCluster;
 using testing::TempDir;
 
 constexpr int kParams = 8;
-constexpr int kCohort = 4;
+constexpr int kCohort = 6;
 
 TestDeviceOptions Device(const std::string& population, int round, int i,
                          StopAt stop = StopAt::kNever) {
@@ -86,7 +86,7 @@ void CommitOneRound(ServerProcess& server, const std::string& task_id,
 cohort::v1::TaskConfig RecoveryTask(const std::string& population) {
   // Long phase deadlines: a round with a vanished device sits in MASKED_INPUT long enough for the
   // test to act; complete rounds close their phases as soon as everyone has answered.
-  return SmallTask(population, kCohort, kCohort - 1, /*secagg=*/true, kParams, absl::Seconds(25));
+  return SmallTask(population, kCohort, kCohort - 2, /*secagg=*/true, kParams, absl::Seconds(25));
 }
 
 const cohort::v1::RoundSummary* FindRound(const std::vector<cohort::v1::RoundSummary>& rounds,
@@ -108,6 +108,7 @@ TEST_CASE("PostgresServer_SigkillMidRound_RestartKeepsTheCommittedModelAndFailsT
   auto first = ServerProcess::Start(dir, *uri);
   REQUIRE(first.ok());
   auto task = (*first)->admin().CreateTask(RecoveryTask(population));
+  INFO(task.status().ToString());
   REQUIRE(task.ok());
   const std::string task_id = task->task_id();
   REQUIRE((*first)->admin().StartRounds(task_id, 3).ok());
@@ -171,6 +172,7 @@ TEST_CASE("PostgresServer_DatabaseStopsMidRound_TheServerReportsItReconnectsAndG
   auto server = ServerProcess::Start(dir, *uri);
   REQUIRE(server.ok());
   auto task = (*server)->admin().CreateTask(RecoveryTask(population));
+  INFO(task.status().ToString());
   REQUIRE(task.ok());
   const std::string task_id = task->task_id();
   REQUIRE((*server)->admin().StartRounds(task_id, 3).ok());
