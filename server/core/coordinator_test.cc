@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "secagg/packing.h"
 #include "secagg/testing/fake_random_source.h"
+#include "server/core/aggregation.h"
 #include "server/core/testing/fake_store.h"
 
 namespace cohort::server {
@@ -315,6 +316,62 @@ TEST_CASE("Recover_FailsRoundsLeftInFlightAndReloadsTasks") {
   REQUIRE(task.ok());
   CHECK(task->state() == cohort::v1::TASK_STATE_RUNNING);
   CHECK(task->current_round().round_number() == 2);
+}
+
+TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskAndNeverOpensItsRounds") {
+  // A task an earlier build accepted with the threat model this build refuses.
+  SimulatedClock clock;
+  FakeStore store;
+  cohort::v1::TaskConfig config = PlainConfig(3, 3);
+  config.mutable_codec()->clear_quantization_range();
+  config.mutable_secagg()->set_enabled(true);
+  config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+  config.mutable_secagg()->set_expected_dropout_rate(0.01);
+  config.mutable_secagg()->set_corrupted_fraction(0.01);
+  config.mutable_secagg()->set_correctness_bits(5);
+  config.mutable_initial_model()->set_glorot_uniform_seed(1);
+  auto model = InitialModel(config);
+  REQUIRE(model.ok());
+  cohort::v1::Task stored;
+  stored.set_task_id("pop-legacy");
+  *stored.mutable_config() = config;
+  stored.set_state(cohort::v1::TASK_STATE_RUNNING);
+  stored.set_continuous(true);
+  REQUIRE(store.CreateTask(stored, *model).ok());
+
+  CoordinatorOptions options;
+  options.store = &store;
+  options.clock = &clock;
+  auto coordinator = Coordinator::Create(options);
+  REQUIRE(coordinator.ok());
+  REQUIRE((*coordinator)->Recover().ok());
+
+  auto task = (*coordinator)->GetTask("pop-legacy");
+  REQUIRE(task.ok());
+  CHECK(task->state() == cohort::v1::TASK_STATE_PAUSED);
+  CHECK_FALSE(task->has_current_round());
+  auto rounds = store.ListRounds("pop-legacy", 0, 10);
+  REQUIRE(rounds.ok());
+  CHECK(rounds->empty());
+  auto persisted = store.GetTask("pop-legacy");
+  REQUIRE(persisted.ok());
+  CHECK(persisted->state() == cohort::v1::TASK_STATE_PAUSED);
+
+  auto resumed = (*coordinator)->ResumeTask("pop-legacy");
+  REQUIRE_FALSE(resumed.ok());
+  CHECK(resumed.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(resumed.status().message().find("THREAT_MODEL_SEMI_MALICIOUS is refused") !=
+        std::string::npos);
+
+  cohort::v1::StartRoundsRequest start;
+  start.set_task_id("pop-legacy");
+  start.set_count(1);
+  auto started = (*coordinator)->StartRounds(start);
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.status().code() == absl::StatusCode::kFailedPrecondition);
+  clock.AdvanceTime(absl::Minutes(5));
+  (*coordinator)->AdvanceTo(clock.Now());
+  CHECK_FALSE((*coordinator)->GetTask("pop-legacy")->has_current_round());
 }
 
 }  // namespace

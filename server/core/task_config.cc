@@ -59,6 +59,18 @@ bool ValidPopulation(const std::string& p) {
 
 }  // namespace
 
+absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg) {
+  if (!secagg.enabled() || secagg.threat_model() != cohort::v1::THREAT_MODEL_SEMI_MALICIOUS) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS is refused by this build: it has no "
+      "consistency round and no authenticated device keys, so a server that lies about which "
+      "devices dropped can obtain both the self-mask seed and the pairwise mask keys of one "
+      "device and recover its update (docs/secagg.md, \"Threat model\"); use "
+      "THREAT_MODEL_HONEST_BUT_CURIOUS");
+}
+
 int64_t ParameterCount(const cohort::v1::ModelLayout& layout) {
   int64_t total = 0;
   for (const auto& tensor : layout.tensors()) {
@@ -159,6 +171,7 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
     if (secagg->threat_model() == cohort::v1::THREAT_MODEL_UNSPECIFIED) {
       secagg->set_threat_model(cohort::v1::THREAT_MODEL_HONEST_BUT_CURIOUS);
     }
+    if (absl::Status s = CheckThreatModelServed(*secagg); !s.ok()) return s;
     if (secagg->security_bits() == 0) secagg->set_security_bits(40);
     if (secagg->security_bits() < 1 || secagg->security_bits() > 128) {
       return Invalid("secagg.security_bits", "in [1, 128]", absl::StrCat(secagg->security_bits()));

@@ -17,6 +17,10 @@
 //   from seed 1 when unset.
 //
 // Codes: INVALID_ARGUMENT naming the first bad field. Thread-safe (pure function).
+//
+// THREAT_MODEL_SEMI_MALICIOUS is refused: without a consistency round and authenticated device
+// keys, a server that lies about who dropped recovers one device's input (docs/secagg.md,
+// "Threat model"), so this build cannot uphold what that model promises.
 
 #include "absl/status/statusor.h"
 #include "cohort/v1/admin.pb.h"
@@ -24,6 +28,11 @@
 namespace cohort::server {
 
 absl::StatusOr<cohort::v1::TaskConfig> ValidateTaskConfig(cohort::v1::TaskConfig config);
+
+// Why this build cannot run a task with `secagg` as configured (OK when it can). Checked at
+// CreateTask and again before a recovered task opens a round, since a task stored by an earlier
+// build may carry a threat model this one refuses.
+absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg);
 
 // Number of float32 parameters of a layout (product of each tensor's shape, summed).
 int64_t ParameterCount(const cohort::v1::ModelLayout& layout);

@@ -107,6 +107,21 @@ TEST_CASE("ValidateTaskConfig_SecureAggregationNeedsQuantizedAndThreeDevices") {
   CHECK(ok->secagg().security_bits() == 40);
 }
 
+TEST_CASE("ValidateTaskConfig_RefusesTheSemiMaliciousModelAndSaysWhy") {
+  TaskConfig config = Minimal();
+  config.set_target_cohort_size(200);
+  config.mutable_secagg()->set_enabled(true);
+  config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+  const std::string error = ErrorOf(config);
+  CHECK(error.find("config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS is refused") == 0);
+  CHECK(error.find("lies about which devices dropped") != std::string::npos);
+  CHECK(error.find("THREAT_MODEL_HONEST_BUT_CURIOUS") != std::string::npos);
+
+  // Without secure aggregation the threat model is inert, so nothing is refused.
+  config.mutable_secagg()->set_enabled(false);
+  CHECK(ValidateTaskConfig(config).ok());
+}
+
 TEST_CASE("ValidateTaskConfig_ExplicitZeroCooldownTurnsItOff") {
   TaskConfig config = Minimal();
   config.mutable_device_cooldown()->set_seconds(0);

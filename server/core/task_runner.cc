@@ -9,6 +9,7 @@
 #include "base/logging.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "server/core/task_config.h"
 
 namespace cohort::server {
 namespace {
@@ -70,7 +71,14 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       store_(store),
       observer_(observer),
       random_(random),
-      optimizer_(std::move(optimizer)) {}
+      optimizer_(std::move(optimizer)),
+      refusal_(CheckThreatModelServed(task_.config().secagg())) {}
+
+absl::Status TaskRunner::CheckServed() const {
+  if (refusal_.ok()) return refusal_;
+  return absl::FailedPreconditionError(
+      absl::StrCat("task ", task_id(), " cannot run rounds: ", refusal_.message()));
+}
 
 cohort::v1::Task TaskRunner::task() const {
   cohort::v1::Task task = task_;
@@ -147,6 +155,7 @@ absl::Status TaskRunner::StartRounds(int64_t count, bool continuous, absl::Time 
     return absl::InvalidArgumentError(
         absl::StrCat("count must be >= 1 unless continuous is set, got ", count));
   }
+  if (absl::Status s = CheckServed(); !s.ok()) return s;
   if (continuous) {
     task_.set_continuous(true);
   } else {
@@ -176,6 +185,7 @@ absl::Status TaskRunner::Resume(absl::Time now) {
                                                       cohort::v1::TaskState_Name(task_.state()),
                                                       "; only a PAUSED task can be resumed"));
   }
+  if (absl::Status s = CheckServed(); !s.ok()) return s;
   const bool more = task_.continuous() || task_.rounds_remaining() > 0;
   SetState(more ? cohort::v1::TASK_STATE_RUNNING : cohort::v1::TASK_STATE_IDLE, now);
   Persist();
@@ -235,6 +245,14 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   if (current_ != nullptr) return;
   if (!CatchUpWithStore()) return;
   if (task_.state() != cohort::v1::TASK_STATE_RUNNING) return;
+  if (!refusal_.ok()) {
+    // A task stored by a build that accepted this configuration: never open a round for it.
+    COHORT_LOG_ERROR("task paused, its configuration is refused task={} reason={}", task_id(),
+                     std::string(refusal_.message()));
+    SetState(cohort::v1::TASK_STATE_PAUSED, now);
+    Persist();
+    return;
+  }
   if (!task_.continuous() && task_.rounds_remaining() <= 0) {
     SetState(cohort::v1::TASK_STATE_IDLE, now);
     Persist();

@@ -13,7 +13,8 @@
 // whether it commits or fails.
 //
 // Codes: StartRounds INVALID_ARGUMENT for a count < 1 without continuous; FAILED_PRECONDITION
-// for Abort without a round in flight; store errors pass through (UNAVAILABLE, INTERNAL).
+// for Abort without a round in flight, and for StartRounds and Resume of a task whose stored
+// configuration this build refuses (CheckThreatModelServed; such a task is paused, never run); store errors pass through (UNAVAILABLE, INTERNAL).
 // This class is not thread-safe (the Coordinator serializes calls).
 
 #include <cstdint>
@@ -84,6 +85,8 @@ class TaskRunner {
   // whether a commit whose outcome was unknown landed after all. False while the store is
   // still failing: no new round opens until the store has caught up.
   bool CatchUpWithStore();
+  // FAILED_PRECONDITION naming the task when its configuration is refused.
+  absl::Status CheckServed() const;
 
   cohort::v1::Task task_;
   std::shared_ptr<const cohort::v1::Model> model_;
@@ -100,6 +103,8 @@ class TaskRunner {
   // The round whose CommitRound failed (0: none): the commit may have landed with its
   // acknowledgement lost, so the store's latest model is checked before the next round.
   int64_t uncertain_commit_round_ = 0;
+  // Why this build refuses to run the task's configuration (OK: it runs).
+  absl::Status refusal_;
 };
 
 }  // namespace cohort::server
