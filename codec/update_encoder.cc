@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/codec_params.h"
+#include "codec/evaluation_metrics.h"
 #include "codec/splitmix64.h"
 
 namespace cohort::codec {
@@ -35,10 +36,13 @@ absl::StatusOr<UpdateEncoder> UpdateEncoder::Create(const cohort::v1::CodecParam
                                                     absl::Span<const float> delta,
                                                     int64_t num_examples, uint64_t seed) {
   if (absl::Status s = ValidateCodecParams(params); !s.ok()) return s;
-  if (static_cast<int64_t>(delta.size()) + 1 != params.vector_length()) {
-    return absl::InvalidArgumentError(absl::StrCat("a delta of ", delta.size(),
-                                                   " values does not fit codec.vector_length ",
-                                                   params.vector_length(), " (parameters + 1)"));
+  if (static_cast<int64_t>(delta.size()) + 1 != UpdateLength(params)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a delta of ", delta.size(), " values does not fit codec.vector_length ",
+        params.vector_length(), " (parameters + 1", params.metric_elements() > 0
+                                                        ? absl::StrCat(" + ", params.metric_elements(), " evaluation counts")
+                                                        : std::string(),
+        ")"));
   }
   if (num_examples <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(

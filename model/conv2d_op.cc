@@ -96,25 +96,45 @@ class Conv2DOp : public LayerOp<Scalar> {
   }
 
  private:
-  // Calls visit(row of col, column, input index or -1 for padding) for every entry of col_g.
-  template <typename Visit>
-  void ForEachPatchEntry(int64_t batch, int64_t g, Visit visit) const {
+  // The output columns [ow_begin, ow_end) whose input column ow * stride - pad_left + j lies
+  // inside the image; the others read padding.
+  void InsideColumns(int64_t j, int64_t* ow_begin, int64_t* ow_end) const {
+    const int64_t offset = j - w_.pad_left;  // iw = ow * stride + offset
+    int64_t begin = offset >= 0 ? 0 : (-offset + w_.stride_w - 1) / w_.stride_w;
+    int64_t end = width_ - offset <= 0 ? 0 : (width_ - offset + w_.stride_w - 1) / w_.stride_w;
+    begin = std::min(begin, out_w_);
+    end = std::clamp(end, begin, out_w_);
+    *ow_begin = begin;
+    *ow_end = end;
+  }
+
+  // col_g[(c, i, j), (b, oh, ow)] = in[b, g * C_g + c, oh * sh - pt + i, ow * sw - pl + j] or 0.
+  // Each output row of a patch row is one strided (often contiguous) run of the input.
+  void Im2Col(const Scalar* in, int64_t batch, int64_t g) {
     const int64_t bp = batch * p_;
+    Scalar* col = col_.data();
     for (int64_t c = 0; c < group_channels_; ++c) {
       for (int64_t i = 0; i < w_.kernel_h; ++i) {
         for (int64_t j = 0; j < w_.kernel_w; ++j) {
-          const int64_t row = (c * w_.kernel_h + i) * w_.kernel_w + j;
+          int64_t ow0 = 0, ow1 = 0;
+          InsideColumns(j, &ow0, &ow1);
+          Scalar* row = col + ((c * w_.kernel_h + i) * w_.kernel_w + j) * bp;
           for (int64_t b = 0; b < batch; ++b) {
-            const int64_t plane = (b * channels_ + g * group_channels_ + c) * height_ * width_;
-            int64_t column = b * p_;
-            for (int64_t oh = 0; oh < out_h_; ++oh) {
+            const Scalar* plane = in + (b * channels_ + g * group_channels_ + c) * height_ * width_;
+            for (int64_t oh = 0; oh < out_h_; ++oh, row += out_w_) {
               const int64_t ih = oh * w_.stride_h - w_.pad_top + i;
-              const bool row_inside = ih >= 0 && ih < height_;
-              for (int64_t ow = 0; ow < out_w_; ++ow, ++column) {
-                const int64_t iw = ow * w_.stride_w - w_.pad_left + j;
-                const bool inside = row_inside && iw >= 0 && iw < width_;
-                visit(row * bp + column, inside ? plane + ih * width_ + iw : -1);
+              if (ih < 0 || ih >= height_) {
+                std::fill_n(row, out_w_, Scalar(0));
+                continue;
               }
+              std::fill_n(row, ow0, Scalar(0));
+              const Scalar* src = plane + ih * width_ + ow0 * w_.stride_w - w_.pad_left + j;
+              if (w_.stride_w == 1) {
+                std::copy_n(src, ow1 - ow0, row + ow0);
+              } else {
+                for (int64_t ow = ow0; ow < ow1; ++ow, src += w_.stride_w) row[ow] = *src;
+              }
+              std::fill(row + ow1, row + out_w_, Scalar(0));
             }
           }
         }
@@ -122,18 +142,28 @@ class Conv2DOp : public LayerOp<Scalar> {
     }
   }
 
-  void Im2Col(const Scalar* in, int64_t batch, int64_t g) {
-    Scalar* col = col_.data();
-    ForEachPatchEntry(batch, g, [&](int64_t at, int64_t source) {
-      col[at] = source >= 0 ? in[source] : Scalar(0);
-    });
-  }
-
+  // The adjoint of Im2Col: d_in += the columns, each entry back where it was read from.
   void Col2ImAdd(int64_t batch, int64_t g, Scalar* d_in) const {
+    const int64_t bp = batch * p_;
     const Scalar* dcol = dcol_.data();
-    ForEachPatchEntry(batch, g, [&](int64_t at, int64_t source) {
-      if (source >= 0) d_in[source] += dcol[at];
-    });
+    for (int64_t c = 0; c < group_channels_; ++c) {
+      for (int64_t i = 0; i < w_.kernel_h; ++i) {
+        for (int64_t j = 0; j < w_.kernel_w; ++j) {
+          int64_t ow0 = 0, ow1 = 0;
+          InsideColumns(j, &ow0, &ow1);
+          const Scalar* row = dcol + ((c * w_.kernel_h + i) * w_.kernel_w + j) * bp;
+          for (int64_t b = 0; b < batch; ++b) {
+            Scalar* plane = d_in + (b * channels_ + g * group_channels_ + c) * height_ * width_;
+            for (int64_t oh = 0; oh < out_h_; ++oh, row += out_w_) {
+              const int64_t ih = oh * w_.stride_h - w_.pad_top + i;
+              if (ih < 0 || ih >= height_) continue;
+              Scalar* dst = plane + ih * width_ + ow0 * w_.stride_w - w_.pad_left + j;
+              for (int64_t ow = ow0; ow < ow1; ++ow, dst += w_.stride_w) *dst += row[ow];
+            }
+          }
+        }
+      }
+    }
   }
 
   LayerInfo info_;

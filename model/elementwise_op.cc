@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "Eigen/Core"
 #include "model/layer_op.h"
 
 namespace cohort::model::internal {
@@ -11,21 +12,26 @@ namespace {
 
 template <typename Scalar>
 class ClampedReluOp : public LayerOp<Scalar> {
+  using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
  public:
   ClampedReluOp(const LayerInfo& info, Scalar upper)
       : size_(NumElements(info.input)), upper_(upper) {}
 
+  // Eigen's array expressions compile to packed max/min and masks: the plain loop became a
+  // branch per element, mispredicted half the time on activations of random sign.
   void Forward(const Scalar*, const Scalar* in, int64_t batch, Scalar* out) override {
-    for (int64_t i = 0; i < batch * size_; ++i) out[i] = std::min(std::max(in[i], Scalar(0)), upper_);
+    Eigen::Map<Array> y(out, batch * size_);
+    y = Eigen::Map<const Array>(in, batch * size_).max(Scalar(0)).min(upper_);
   }
 
   // The derivative is 1 strictly inside (0, upper) and 0 elsewhere (at the kinks as well).
   void Backward(const Scalar*, const Scalar* in, const Scalar*, const Scalar* d_out,
                 int64_t batch, Scalar* d_in, Scalar*) override {
     if (d_in == nullptr) return;
-    for (int64_t i = 0; i < batch * size_; ++i) {
-      d_in[i] = (in[i] > Scalar(0) && in[i] < upper_) ? d_out[i] : Scalar(0);
-    }
+    const Eigen::Map<const Array> x(in, batch * size_);
+    Eigen::Map<Array>(d_in, batch * size_) =
+        (x > Scalar(0) && x < upper_).select(Eigen::Map<const Array>(d_out, batch * size_), Scalar(0));
   }
 
  private:

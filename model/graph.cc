@@ -248,7 +248,7 @@ std::string ShapeToString(const Shape& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-absl::StatusOr<GraphInfo> AnalyzeGraph(const cohort::v1::ModelGraph& graph) {
+absl::StatusOr<GraphInfo> AnalyzeLayers(const cohort::v1::ModelGraph& graph) {
   GraphInfo info;
   const auto& input = graph.input_shape();
   bool input_ok = input.size() == 1 || input.size() == 3;
@@ -260,14 +260,9 @@ absl::StatusOr<GraphInfo> AnalyzeGraph(const cohort::v1::ModelGraph& graph) {
                      "dimensions >= 1 and at most ",
                      kMaxActivationElements, " elements, got ", Values(input)));
   }
-  if (graph.layers().empty() || graph.layers_size() > kMaxLayers) {
+  if (graph.layers_size() > kMaxLayers) {
     return absl::InvalidArgumentError(absl::StrCat("graph.layers must hold 1 to ", kMaxLayers,
                                                    " layers, got ", graph.layers_size()));
-  }
-  if (graph.loss() != cohort::v1::LOSS_UNSPECIFIED &&
-      graph.loss() != cohort::v1::LOSS_SOFTMAX_CROSS_ENTROPY) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "graph.loss must be LOSS_SOFTMAX_CROSS_ENTROPY, got ", static_cast<int>(graph.loss())));
   }
   std::set<std::string> names;
   info.layers.resize(graph.layers_size());
@@ -292,6 +287,23 @@ absl::StatusOr<GraphInfo> AnalyzeGraph(const cohort::v1::ModelGraph& graph) {
     }
     current = out.output;
   }
+  return info;
+}
+
+absl::StatusOr<GraphInfo> AnalyzeGraph(const cohort::v1::ModelGraph& graph) {
+  if (graph.layers().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph.layers must hold 1 to ", kMaxLayers, " layers, got 0"));
+  }
+  if (graph.loss() != cohort::v1::LOSS_UNSPECIFIED &&
+      graph.loss() != cohort::v1::LOSS_SOFTMAX_CROSS_ENTROPY) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph.loss must be LOSS_SOFTMAX_CROSS_ENTROPY, got ", static_cast<int>(graph.loss())));
+  }
+  absl::StatusOr<GraphInfo> analyzed = AnalyzeLayers(graph);
+  if (!analyzed.ok()) return analyzed.status();
+  GraphInfo info = *std::move(analyzed);
+  const Shape& current = info.layers.back().output;
   const bool ends_in_softmax = graph.layers().rbegin()->has_softmax();
   info.logits_layer = graph.layers_size() - 1 - (ends_in_softmax ? 1 : 0);
   if (current.size() != 1 || current[0] < 2) {

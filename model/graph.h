@@ -69,6 +69,11 @@ struct GraphInfo {
 // loss UNSPECIFIED counts as softmax cross-entropy.
 absl::StatusOr<GraphInfo> AnalyzeGraph(const cohort::v1::ModelGraph& graph);
 
+// The layer checks of AnalyzeGraph alone, for a graph still being built (an importer asking for
+// the shape so far): no requirement on the last layer's output, the loss, or trainable layers;
+// an empty graph gives an empty list.
+absl::StatusOr<GraphInfo> AnalyzeLayers(const cohort::v1::ModelGraph& graph);
+
 // Fills Conv2D/Pool2D defaults the way AnalyzeGraph reads them (strides [1, 1] or the kernel,
 // pads none, groups 1, use_bias true) so that two graphs that mean the same compare equal.
 cohort::v1::ModelGraph CanonicalGraph(cohort::v1::ModelGraph graph);

@@ -2,6 +2,7 @@
 
 #include "codec/codec_params.h"
 #include "codec/model.h"
+#include "model/initializer.h"
 
 namespace cohort::server {
 
@@ -12,6 +13,7 @@ absl::StatusOr<cohort::v1::CodecParams> ResolveRoundCodec(const cohort::v1::Code
 }
 
 absl::StatusOr<cohort::v1::Model> InitialModel(const cohort::v1::TaskConfig& config) {
+  if (config.has_graph()) return model::InitialGraphModel(config.initial_model(), config.graph());
   return codec::InitialModel(config.initial_model(), config.layout());
 }
 

@@ -34,7 +34,8 @@ absl::StatusOr<cohort::v1::CodecParams> ResolveRoundCodec(const cohort::v1::Code
                                                           int64_t num_parameters,
                                                           int32_t num_participants);
 
-// The task's model from its config (version 0, checksum set): codec::InitialModel.
+// The task's model from its config (version 0, checksum set): model::InitialGraphModel for a
+// graph, codec::InitialModel for a layout.
 absl::StatusOr<cohort::v1::Model> InitialModel(const cohort::v1::TaskConfig& config);
 
 }  // namespace cohort::server

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "codec/evaluation_metrics.h"
 #include "server/core/round_phases.h"
 #include "server/core/task_config.h"
 
@@ -172,10 +173,39 @@ absl::StatusOr<AggregateResult> Round::Aggregate() const {
   if (!ctx_.ready_to_commit) {
     return absl::FailedPreconditionError("the round has no complete sum to aggregate");
   }
-  if (ctx_.plan_template.codec().encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    return DecodeFloatSum(ctx_.float_sum, ctx_.plan_template.codec(), ctx_.contributors);
+  const cohort::v1::CodecParams& codec = ctx_.plan_template.codec();
+  const auto update = static_cast<size_t>(codec::UpdateLength(codec));
+  if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
+    return DecodeFloatSum(absl::MakeConstSpan(ctx_.float_sum).first(update), codec,
+                          ctx_.contributors);
   }
-  return DecodeQuantizedSum(ctx_.sum, ctx_.plan_template.codec(), ctx_.contributors);
+  return DecodeQuantizedSum(absl::MakeConstSpan(ctx_.sum).first(update), codec,
+                            ctx_.contributors);
+}
+
+absl::Status Round::RecordEvaluation() {
+  if (!ctx_.ready_to_commit) {
+    return absl::FailedPreconditionError("the round has no complete sum to evaluate");
+  }
+  const cohort::v1::CodecParams& codec = ctx_.plan_template.codec();
+  if (codec.metric_elements() == 0) return absl::OkStatus();
+  const auto update = static_cast<size_t>(codec::UpdateLength(codec));
+  absl::StatusOr<codec::EvaluationSums> sums = codec::DecodeEvaluationSum(
+      codec, absl::MakeConstSpan(ctx_.sum).subspan(std::min(update, ctx_.sum.size())),
+      absl::MakeConstSpan(ctx_.float_sum).subspan(std::min(update, ctx_.float_sum.size())),
+      ctx_.contributors);
+  if (!sums.ok()) return sums.status();
+  cohort::v1::EvaluationMetrics* m = ctx_.metrics.mutable_evaluation();
+  m->set_examples(sums->examples);
+  m->set_correct(sums->correct);
+  m->set_accuracy(sums->examples > 0 ? static_cast<double>(sums->correct) /
+                                           static_cast<double>(sums->examples)
+                                     : 0.0);
+  m->set_mean_loss(sums->examples > 0 ? sums->loss_sum / static_cast<double>(sums->examples)
+                                      : 0.0);
+  m->set_contributors(ctx_.contributors);
+  m->set_evaluation_only(codec.evaluation_only());
+  return absl::OkStatus();
 }
 
 cohort::v1::RoundSummary Round::Summary() const {

@@ -105,8 +105,14 @@ class Round {
   // Moves to FAILED (no-op once ended).
   void Fail(const std::string& reason, absl::Time now);
 
-  // With ready_to_commit(): decodes the exact sum into the weighted average delta.
+  // With ready_to_commit(): decodes the exact sum into the weighted average delta (not in an
+  // evaluation-only round, which has no update).
   absl::StatusOr<AggregateResult> Aggregate() const;
+  // With ready_to_commit(), in a round that evaluates: decodes the summed evaluation counts into
+  // the summary's `evaluation`. OK and nothing recorded when the round does not evaluate;
+  // INVALID_ARGUMENT for an impossible sum (codec::DecodeEvaluationSum).
+  absl::Status RecordEvaluation();
+  bool evaluation_only() const { return ctx_.setup.evaluation_only; }
   void MarkCommitted(int64_t new_model_version, absl::Time now);
   // The running sum in Z_(2^m) (QUANTIZED); with ready_to_commit() it is the exact, unmasked
   // sum of the contributors' encoded inputs. Empty before forming closes and after the end.

@@ -49,6 +49,8 @@ struct RoundSetup {
   cohort::v1::TaskConfig config;  // validated
   std::shared_ptr<const cohort::v1::Model> base_model;
   secagg::RandomSource* random = nullptr;  // not owned; graph seeds
+  // Devices evaluate the base model and do not train (config.evaluation must be enabled).
+  bool evaluation_only = false;
 };
 
 // What a phase change or a drop looked like, for the owner's observers.

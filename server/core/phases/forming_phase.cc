@@ -3,6 +3,7 @@
 // with secure aggregation, the SecAgg+ degree, threshold and neighbour graph.
 
 #include "absl/strings/str_cat.h"
+#include "codec/evaluation_metrics.h"
 #include "secagg/parameter_finder.h"
 #include "server/core/aggregation.h"
 #include "server/core/phases/phase_units.h"
@@ -31,7 +32,8 @@ void FormingPhase::Close(RoundContext& ctx, absl::Time now) const {
   }
   ctx.RecordPhaseMetrics(cohort::v1::ROUND_PHASE_FORMING, n, n, now - ctx.phase_started);
   ctx.metrics.set_selected(n);
-  const int64_t num_parameters = ParameterCount(ctx.setup.config.layout());
+  // The base model's layout, not the config's: a pruned version has fewer parameters.
+  const int64_t num_parameters = ParameterCount(ctx.setup.base_model->layout());
   absl::StatusOr<cohort::v1::CodecParams> codec =
       ResolveRoundCodec(ctx.setup.config.codec(), num_parameters, n);
   if (!codec.ok()) {
@@ -39,12 +41,17 @@ void FormingPhase::Close(RoundContext& ctx, absl::Time now) const {
     return;
   }
   if (codec->chunk_elements() <= 0) codec->set_chunk_elements(kChunkElements);
+  if (ctx.setup.config.evaluation().enabled() || ctx.setup.evaluation_only) {
+    codec::AddEvaluation(*codec, ctx.setup.evaluation_only,
+                         ctx.setup.config.evaluation().max_loss());
+  }
   auto& plan = ctx.plan_template;
   plan.set_task_id(ctx.setup.task_id);
   plan.set_round_number(ctx.setup.round_number);
   plan.set_round_id(ctx.setup.round_id);
   plan.set_model_version(ctx.setup.base_model->version());
   *plan.mutable_layout() = ctx.setup.base_model->layout();
+  if (ctx.setup.base_model->has_graph()) *plan.mutable_graph() = ctx.setup.base_model->graph();
   plan.set_model_size_bytes(static_cast<int64_t>(ctx.setup.base_model->parameters().size()));
   plan.set_model_sha256(ctx.setup.base_model->sha256());
   *plan.mutable_training() = ctx.setup.config.training();
