@@ -309,6 +309,8 @@ void TaskRunner::Commit(absl::Time now) {
     current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
     return;
   }
+  // The optimizers work on the flat parameters; the version keeps its base's layer graph.
+  if (model_->has_graph()) *next->mutable_graph() = model_->graph();
   cohort::v1::Task task = task_;
   task.set_latest_model_version(next->version());
   task.set_rounds_committed(task.rounds_committed() + 1);
