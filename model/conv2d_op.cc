@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "model/aligned.h"
 #include "model/layer_op.h"
 
 namespace cohort::model::internal {
@@ -170,7 +171,7 @@ class Conv2DOp : public LayerOp<Scalar> {
   Window w_;
   int64_t channels_, height_, width_, filters_, out_h_, out_w_;
   int64_t group_channels_, group_filters_, k_, p_;
-  std::vector<Scalar> col_, tmp_, dcol_;
+  AlignedVector<Scalar> col_, tmp_, dcol_;
 };
 
 }  // namespace

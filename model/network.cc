@@ -26,11 +26,13 @@ Network<Scalar>::Network(cohort::v1::ModelGraph graph, GraphInfo info)
 template <typename Scalar>
 const Scalar* Network<Scalar>::ForwardTo(int64_t last, const Scalar* params,
                                          const Scalar* inputs, int64_t batch) {
-  const Scalar* in = inputs;
+  params_.assign(params, params + info_.num_parameters);
+  inputs_.assign(inputs, inputs + batch * input_size());
+  const Scalar* in = inputs_.data();
   for (int64_t i = 0; i <= last; ++i) {
-    std::vector<Scalar>& out = activations_[i];
+    AlignedVector<Scalar>& out = activations_[i];
     out.resize(static_cast<size_t>(batch * NumElements(info_.layers[i].output)));
-    ops_[i]->Forward(params, in, batch, out.data());
+    ops_[i]->Forward(params_.data(), in, batch, out.data());
     in = out.data();
   }
   return in;
@@ -72,16 +74,19 @@ LossStats Network<Scalar>::Loss(const Scalar* params, const Scalar* inputs,
     }
   }
   if (grad == nullptr) return stats;
+  grad_.assign(static_cast<size_t>(info_.num_parameters), Scalar(0));
   for (int64_t i = info_.logits_layer; i >= 0; --i) {
-    const Scalar* in = i == 0 ? inputs : activations_[i - 1].data();
+    const Scalar* in = i == 0 ? inputs_.data() : activations_[i - 1].data();
     Scalar* d_in = nullptr;
     if (i > 0) {
       grad_b_.resize(static_cast<size_t>(batch * NumElements(info_.layers[i].input)));
       d_in = grad_b_.data();
     }
-    ops_[i]->Backward(params, in, activations_[i].data(), grad_a_.data(), batch, d_in, grad);
+    ops_[i]->Backward(params_.data(), in, activations_[i].data(), grad_a_.data(), batch, d_in,
+                      grad_.data());
     std::swap(grad_a_, grad_b_);
   }
+  std::copy(grad_.begin(), grad_.end(), grad);
   return stats;
 }
 

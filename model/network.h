@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "cohort/v1/graph.pb.h"
+#include "model/aligned.h"
 #include "model/graph.h"
 #include "model/layer_op.h"
 
@@ -61,15 +62,19 @@ class Network {
 
  private:
   Network(cohort::v1::ModelGraph graph, GraphInfo info);
-  // Runs layers [0, last] and returns the output of `last`.
+  // Copies the parameters and inputs into the aligned buffers, runs layers [0, last] and returns
+  // the output of `last`.
   const Scalar* ForwardTo(int64_t last, const Scalar* params, const Scalar* inputs,
                           int64_t batch);
 
   cohort::v1::ModelGraph graph_;
   GraphInfo info_;
   std::vector<std::unique_ptr<internal::LayerOp<Scalar>>> ops_;
-  std::vector<std::vector<Scalar>> activations_;
-  std::vector<Scalar> grad_a_, grad_b_;
+  // Every pass works on 64-byte aligned copies of the caller's parameters and inputs, so its
+  // results do not depend on where the caller's buffers sit (aligned.h).
+  AlignedVector<Scalar> params_, inputs_, grad_;
+  std::vector<AlignedVector<Scalar>> activations_;
+  AlignedVector<Scalar> grad_a_, grad_b_;
 };
 
 extern template class Network<float>;
