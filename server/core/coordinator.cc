@@ -13,6 +13,7 @@
 #include "model/onnx/onnx_import.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "server/core/device_identity.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -37,27 +38,10 @@ void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
 }
 
 absl::Status ValidateCheckIn(const cohort::v1::CheckInRequest& r, int sdk_major) {
-  if (r.population().empty()) return absl::InvalidArgumentError("population is empty");
-  if (r.device_id().size() < 16 || r.device_id().size() > 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "device_id must be 16 to 128 printable ASCII bytes, got ", r.device_id().size()));
-  }
-  for (char c : r.device_id()) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError("device_id must be printable ASCII without spaces");
-    }
-  }
-  const std::vector<absl::string_view> parts = absl::StrSplit(r.sdk_version(), '.');
-  int major = 0;
-  if (parts.size() < 2 || parts.size() > 3 || !absl::SimpleAtoi(parts[0], &major)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sdk_version must be a semantic version like \"1.0.0\", got \"", r.sdk_version(), "\""));
-  }
-  if (major != sdk_major) {
-    return absl::FailedPreconditionError(absl::StrCat("sdk_version ", r.sdk_version(),
-                                                      " is not supported: this server speaks "
-                                                      "major version ",
-                                                      sdk_major));
+  if (absl::Status s =
+          ValidateDeviceIdentity(r.population(), r.device_id(), r.sdk_version(), sdk_major);
+      !s.ok()) {
+    return s;
   }
   const int32_t battery = r.eligibility().battery_percent();
   if (battery < 0 || battery > 100) {
@@ -145,6 +129,10 @@ absl::Status Coordinator::Recover() {
         TaskRunner::Create(std::move(task), std::move(*model), last_round, options_.store,
                            options_.observer, options_.random);
     if (!runner.ok()) return runner.status();
+    absl::StatusOr<std::string> calibration =
+        options_.store->GetCalibrationData((*runner)->task_id());
+    if (!calibration.ok()) return calibration.status();
+    if (!calibration->empty()) (*runner)->publisher().SetCalibrationData(*std::move(calibration));
     by_id_[(*runner)->task_id()] = runner->get();
     runners_.push_back(std::move(*runner));
     runners_.back()->Sync(now);

@@ -86,6 +86,11 @@ class Coordinator {
       const cohort::v1::ListRoundsRequest& request);
   // version 0 = the latest.
   absl::StatusOr<cohort::v1::Model> GetModel(const std::string& task_id, int64_t version);
+  // Replaces the task's calibration data and re-quantizes its int8 artifact. INVALID_ARGUMENT
+  // for examples that are not whole, finite inputs of the task's graph (1 to 1000 of them),
+  // FAILED_PRECONDITION for a task without a layer graph.
+  absl::StatusOr<cohort::v1::AttachCalibrationDataResponse> AttachCalibrationData(
+      const cohort::v1::AttachCalibrationDataRequest& request);
 
   // Device API.
   absl::StatusOr<cohort::v1::CheckInResponse> CheckIn(const cohort::v1::CheckInRequest& request);
@@ -107,6 +112,13 @@ class Coordinator {
       const cohort::v1::UploadMaskedInputRequest& request);
   absl::Status SubmitUnmasking(const cohort::v1::SubmitUnmaskingRequest& request);
   absl::Status Leave(const cohort::v1::LeaveRequest& request);
+  // Session-less: the latest inference artifact of the population's task (docs/protocol.md).
+  // INVALID_ARGUMENT / FAILED_PRECONDITION for the identity fields as CheckIn; NOT_FOUND for an
+  // unknown population or task; FAILED_PRECONDITION when the population has several tasks and
+  // none is named, when the task has no artifact of the format (no graph, no calibration data),
+  // or for an offset outside the artifact.
+  absl::StatusOr<cohort::v1::FetchInferenceModelResponse> FetchInferenceModel(
+      const cohort::v1::FetchInferenceModelRequest& request);
 
   // Enforces deadlines and opens rounds as of `now`.
   void AdvanceTo(absl::Time now);

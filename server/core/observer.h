@@ -44,6 +44,9 @@ class CoordinatorObserver {
   }
   // outcome: "committed" or "failed".
   virtual void OnRoundEnded(absl::string_view outcome) { (void)outcome; }
+  // An inference artifact chunk served or a download deferred; outcome: "started", "resumed"
+  // or "retry_later".
+  virtual void OnInferenceFetch(absl::string_view outcome) { (void)outcome; }
 };
 
 }  // namespace cohort::server

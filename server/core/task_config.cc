@@ -320,6 +320,20 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
     return Invalid("device_cooldown", ">= 0s",
                    absl::FormatDuration(FromProto(config.device_cooldown())));
   }
+  // Inference publishing.
+  auto* inference = config.mutable_inference();
+  if (inference->max_download_starts_per_second() == 0) {
+    inference->set_max_download_starts_per_second(50);
+  }
+  if (!(inference->max_download_starts_per_second() > 0 &&
+        inference->max_download_starts_per_second() <= 1e6)) {
+    return Invalid("inference.max_download_starts_per_second", "in (0, 1e6]",
+                   absl::StrCat(inference->max_download_starts_per_second()));
+  }
+  // Evaluation.
+  if (config.evaluation().max_loss() < 0 || !std::isfinite(config.evaluation().max_loss())) {
+    return Invalid("evaluation.max_loss", ">= 0", absl::StrCat(config.evaluation().max_loss()));
+  }
   // Eligibility.
   const int32_t battery = config.eligibility().min_battery_percent();
   if (battery < 0 || battery > 100) {

@@ -72,7 +72,13 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       observer_(observer),
       random_(random),
       optimizer_(std::move(optimizer)),
-      refusal_(CheckThreatModelServed(task_.config().secagg())) {}
+      publisher_(task_.task_id(),
+                 task_.config().inference().max_download_starts_per_second() > 0
+                     ? task_.config().inference().max_download_starts_per_second()
+                     : 50.0),
+      refusal_(CheckThreatModelServed(task_.config().secagg())) {
+  publisher_.Publish(model_);
+}
 
 absl::Status TaskRunner::CheckServed() const {
   if (refusal_.ok()) return refusal_;
@@ -329,6 +335,7 @@ void TaskRunner::Commit(absl::Time now) {
   task_ = std::move(task);
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));
   current_->MarkCommitted(model_->version(), now);
+  publisher_.Publish(model_);
   COHORT_LOG_INFO("round committed task={} round={} contributors={} total_weight={} model={}",
                   task_id(), current_->round_number(), result->contributors, result->total_weight,
                   model_->version());

@@ -31,6 +31,7 @@
 #include "cohort/v1/model.pb.h"
 #include "secagg/random_source.h"
 #include "server/core/aggregation.h"
+#include "server/core/inference_publisher.h"
 #include "server/core/observer.h"
 #include "server/core/pace_steering.h"
 #include "server/core/round.h"
@@ -72,6 +73,8 @@ class TaskRunner {
   void Sync(absl::Time now);
 
   ArrivalRate& arrivals() { return arrivals_; }
+  // The task's inference artifacts, republished after each commit.
+  InferencePublisher& publisher() { return publisher_; }
 
  private:
   TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
@@ -103,6 +106,7 @@ class TaskRunner {
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
   ArrivalRate arrivals_;
+  InferencePublisher publisher_;
   std::deque<cohort::v1::RoundSummary> unsaved_rounds_;
   bool task_unsaved_ = false;
   // The round whose CommitRound failed (0: none): the commit may have landed with its

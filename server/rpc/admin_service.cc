@@ -203,6 +203,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetTask(grpc::CallbackServerContext*
   return Unary(context, coordinator_->GetTask(request->task_id()), response);
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::AttachCalibrationData(
+    grpc::CallbackServerContext* context, const cohort::v1::AttachCalibrationDataRequest* request,
+    cohort::v1::AttachCalibrationDataResponse* response) {
+  COHORT_ADMIN_AUTHORIZE(context);
+  return Unary(context, coordinator_->AttachCalibrationData(*request), response);
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTasks(grpc::CallbackServerContext* context,
                                                       const cohort::v1::ListTasksRequest*,
                                                       cohort::v1::ListTasksResponse* response) {

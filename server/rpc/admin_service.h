@@ -93,6 +93,10 @@ class AdminServiceImpl final : public cohort::v1::AdminService::CallbackService 
   grpc::ServerWriteReactor<cohort::v1::ModelPart>* DownloadModel(
       grpc::CallbackServerContext* context,
       const cohort::v1::AdminDownloadModelRequest* request) override;
+  grpc::ServerUnaryReactor* AttachCalibrationData(
+      grpc::CallbackServerContext* context,
+      const cohort::v1::AttachCalibrationDataRequest* request,
+      cohort::v1::AttachCalibrationDataResponse* response) override;
 
  private:
   template <typename Response>

@@ -269,4 +269,13 @@ grpc::ServerUnaryReactor* DeviceServiceImpl::Leave(grpc::CallbackServerContext* 
   return Done(context, "Leave", coordinator_->Leave(*request));
 }
 
+grpc::ServerUnaryReactor* DeviceServiceImpl::FetchInferenceModel(
+    grpc::CallbackServerContext* context, const cohort::v1::FetchInferenceModelRequest* request,
+    cohort::v1::FetchInferenceModelResponse* response) {
+  absl::StatusOr<cohort::v1::FetchInferenceModelResponse> result =
+      coordinator_->FetchInferenceModel(*request);
+  if (result.ok()) *response = std::move(*result);
+  return Done(context, "FetchInferenceModel", result.status());
+}
+
 }  // namespace cohort::server

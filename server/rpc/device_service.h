@@ -102,6 +102,9 @@ class DeviceServiceImpl final : public cohort::v1::DeviceService::CallbackServic
   grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
                                   const cohort::v1::LeaveRequest* request,
                                   cohort::v1::LeaveResponse* response) override;
+  grpc::ServerUnaryReactor* FetchInferenceModel(
+      grpc::CallbackServerContext* context, const cohort::v1::FetchInferenceModelRequest* request,
+      cohort::v1::FetchInferenceModelResponse* response) override;
 
  private:
   grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const char* method,

@@ -40,6 +40,10 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                   .Name("cohort_rounds_total")
                   .Help("Rounds ended, by outcome")
                   .Register(registry)),
+      inference_fetches_(prometheus::BuildCounter()
+                             .Name("cohort_inference_fetches_total")
+                             .Help("Inference artifact chunks served and downloads deferred")
+                             .Register(registry)),
       parked_(&prometheus::BuildGauge()
                    .Name("cohort_parked_long_polls")
                    .Help("WaitForPhase calls currently parked")
@@ -65,6 +69,10 @@ void PrometheusMetrics::OnBytes(absl::string_view direction, int64_t bytes) {
 
 void PrometheusMetrics::OnRoundEnded(absl::string_view outcome) {
   rounds_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void PrometheusMetrics::OnInferenceFetch(absl::string_view outcome) {
+  inference_fetches_.Add({{"outcome", std::string(outcome)}}).Increment();
 }
 
 void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {

@@ -10,6 +10,8 @@
 //   cohort_bytes_total{direction}             device payload bytes (upload, download)
 //   cohort_rounds_total{outcome}              rounds ended (committed, failed)
 //   cohort_parked_long_polls                  WaitForPhase calls currently parked
+//   cohort_inference_fetches_total{outcome}   inference artifact chunks served (started,
+//                                             resumed) and downloads deferred (retry_later)
 // This class is thread-safe (prometheus-cpp metrics are).
 
 #include <string>
@@ -33,6 +35,7 @@ class PrometheusMetrics : public CoordinatorObserver {
                      int32_t dropped) override;
   void OnBytes(absl::string_view direction, int64_t bytes) override;
   void OnRoundEnded(absl::string_view outcome) override;
+  void OnInferenceFetch(absl::string_view outcome) override;
 
   void OnDeviceCall(absl::string_view method, int code);
   prometheus::Gauge& parked_long_polls() { return *parked_; }
@@ -44,6 +47,7 @@ class PrometheusMetrics : public CoordinatorObserver {
   prometheus::Family<prometheus::Counter>& dropouts_;
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& rounds_;
+  prometheus::Family<prometheus::Counter>& inference_fetches_;
   prometheus::Gauge* parked_;
 };
 

@@ -34,6 +34,9 @@ class FanOutObserver : public CoordinatorObserver {
   void OnRoundEnded(absl::string_view outcome) override {
     if (metrics_ != nullptr) metrics_->OnRoundEnded(outcome);
   }
+  void OnInferenceFetch(absl::string_view outcome) override {
+    if (metrics_ != nullptr) metrics_->OnInferenceFetch(outcome);
+  }
 
  private:
   PrometheusMetrics* const metrics_;

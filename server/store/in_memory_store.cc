@@ -174,6 +174,22 @@ absl::StatusOr<std::optional<absl::Time>> InMemoryStore::LastSelected(
   return std::optional<absl::Time>(it->second);
 }
 
+absl::Status InMemoryStore::PutCalibrationData(const std::string& task_id,
+                                               const std::string& examples) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<TaskState*> state = Find(task_id);
+  if (!state.ok()) return state.status();
+  (*state)->calibration_data = examples;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> InMemoryStore::GetCalibrationData(const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<TaskState*> state = Find(task_id);
+  if (!state.ok()) return state.status();
+  return (*state)->calibration_data;
+}
+
 absl::Status InMemoryStore::AppendAudit(const AuditEntry& entry) {
   absl::MutexLock lock(&mu_);
   AuditEntry stored = entry;

@@ -51,6 +51,9 @@ class InMemoryStore : public Store {
   absl::Status RecordParticipation(const std::vector<ParticipationRecord>& records) override;
   absl::StatusOr<std::optional<absl::Time>> LastSelected(
       const std::string& task_id, const std::string& device_pseudonym) override;
+  absl::Status PutCalibrationData(const std::string& task_id,
+                                  const std::string& examples) override;
+  absl::StatusOr<std::string> GetCalibrationData(const std::string& task_id) override;
   absl::Status AppendAudit(const AuditEntry& entry) override;
   absl::StatusOr<std::vector<AuditEntry>> ListAudit(int32_t limit) override;
 
@@ -62,6 +65,7 @@ class InMemoryStore : public Store {
     std::map<int64_t, cohort::v1::RoundSummary> rounds;
     // Latest selected_at per device pseudonym.
     std::map<std::string, absl::Time> last_selected;
+    std::string calibration_data;
   };
 
   absl::StatusOr<TaskState*> Find(const std::string& task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -38,6 +38,8 @@ enum Statement : int {
   kLastSelected,
   kAppendAudit,
   kListAudit,
+  kPutCalibration,
+  kGetCalibration,
   kStatementCount,
 };
 
@@ -114,6 +116,14 @@ const std::vector<StatementDef>& Statements() {
        "SELECT time, actor, action, task_id, detail FROM audit_log"
        " ORDER BY time DESC, id DESC LIMIT $1",
        {kInt8}},
+      {"cohort_put_calibration",
+       "INSERT INTO calibration_data (task_id, examples) VALUES ($1, $2)"
+       " ON CONFLICT (task_id) DO UPDATE SET examples = EXCLUDED.examples, updated_at = now()",
+       {kText, kBytea}},
+      {"cohort_get_calibration",
+       "SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = $1),"
+       " (SELECT examples FROM calibration_data WHERE task_id = $1)",
+       {kText}},
   };
   return *defs;
 }
@@ -612,6 +622,25 @@ absl::StatusOr<std::optional<absl::Time>> PostgresStore::LastSelected(
   if (!pg::GetBool(result.get(), 0, 0)) return TaskNotFound(task_id);
   if (pg::IsNull(result.get(), 0, 1)) return std::optional<absl::Time>();
   return std::optional<absl::Time>(pg::GetTime(result.get(), 0, 1));
+}
+
+absl::Status PostgresStore::PutCalibrationData(const std::string& task_id,
+                                               const std::string& examples) {
+  COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
+  COHORT_ASSIGN_OR_RETURN(const bool exists, TaskExists(conn, task_id, target_));
+  if (!exists) return TaskNotFound(task_id);
+  return Run(conn, kPutCalibration, pg::Params().Text(task_id).Bytes(examples),
+             "PutCalibrationData", target_)
+      .status();
+}
+
+absl::StatusOr<std::string> PostgresStore::GetCalibrationData(const std::string& task_id) {
+  COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
+  COHORT_ASSIGN_OR_RETURN(pg::Result result, Run(conn, kGetCalibration, pg::Params().Text(task_id),
+                                                 "GetCalibrationData", target_));
+  if (!pg::GetBool(result.get(), 0, 0)) return TaskNotFound(task_id);
+  if (PQgetisnull(result.get(), 0, 1)) return std::string();
+  return pg::GetBytes(result.get(), 0, 1);
 }
 
 absl::Status PostgresStore::AppendAudit(const AuditEntry& entry) {

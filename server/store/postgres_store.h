@@ -85,6 +85,9 @@ class PostgresStore : public Store {
   absl::Status RecordParticipation(const std::vector<ParticipationRecord>& records) override;
   absl::StatusOr<std::optional<absl::Time>> LastSelected(
       const std::string& task_id, const std::string& device_pseudonym) override;
+  absl::Status PutCalibrationData(const std::string& task_id,
+                                  const std::string& examples) override;
+  absl::StatusOr<std::string> GetCalibrationData(const std::string& task_id) override;
   absl::Status AppendAudit(const AuditEntry& entry) override;
   absl::StatusOr<std::vector<AuditEntry>> ListAudit(int32_t limit) override;
 

@@ -82,6 +82,13 @@ class Store {
   virtual absl::StatusOr<std::optional<absl::Time>> LastSelected(
       const std::string& task_id, const std::string& device_pseudonym) = 0;
 
+  // Representative inputs of a task for int8 calibration of its inference artifacts, opaque
+  // bytes (little-endian float32 examples); replaces what was attached before.
+  virtual absl::Status PutCalibrationData(const std::string& task_id,
+                                          const std::string& examples) = 0;
+  // The attached calibration data, empty when there is none.
+  virtual absl::StatusOr<std::string> GetCalibrationData(const std::string& task_id) = 0;
+
   virtual absl::Status AppendAudit(const AuditEntry& entry) = 0;
   virtual absl::StatusOr<std::vector<AuditEntry>> ListAudit(int32_t limit) = 0;
 };

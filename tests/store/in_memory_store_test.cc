@@ -21,6 +21,7 @@ TEST_CASE("InMemoryStore_Rounds") { test_util::RoundContract(Factory()); }
 TEST_CASE("InMemoryStore_CommitRound") { test_util::CommitRoundContract(Factory()); }
 TEST_CASE("InMemoryStore_Participation") { test_util::ParticipationContract(Factory()); }
 TEST_CASE("InMemoryStore_Audit") { test_util::AuditContract(Factory()); }
+TEST_CASE("InMemoryStore_Calibration") { test_util::CalibrationContract(Factory()); }
 TEST_CASE("InMemoryStore_Concurrency") { test_util::ConcurrencyContract(Factory()); }
 
 }  // namespace

@@ -61,6 +61,7 @@ TEST_CASE("PostgresStore_Rounds") { test_util::RoundContract(Factory()); }
 TEST_CASE("PostgresStore_CommitRound") { test_util::CommitRoundContract(Factory()); }
 TEST_CASE("PostgresStore_Participation") { test_util::ParticipationContract(Factory()); }
 TEST_CASE("PostgresStore_Audit") { test_util::AuditContract(Factory()); }
+TEST_CASE("PostgresStore_Calibration") { test_util::CalibrationContract(Factory()); }
 TEST_CASE("PostgresStore_Concurrency") { test_util::ConcurrencyContract(Factory()); }
 
 TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {

@@ -497,6 +497,37 @@ void AuditContract(const StoreFactory& factory) {
   }
 }
 
+void CalibrationContract(const StoreFactory& factory) {
+  SECTION("GetCalibrationData_IsEmptyUntilAttachedThenTheLatestBytes") {
+    auto store = NewStoreWithTask(factory, "t1");
+    auto none = store->GetCalibrationData("t1");
+    REQUIRE_OK(none);
+    CHECK(none->empty());
+    const std::string first("\0\x01\x80\xff float bytes", 20);
+    REQUIRE_OK(store->PutCalibrationData("t1", first));
+    auto got = store->GetCalibrationData("t1");
+    REQUIRE_OK(got);
+    CHECK(*got == first);
+    REQUIRE_OK(store->PutCalibrationData("t1", "replacement"));
+    CHECK(*store->GetCalibrationData("t1") == "replacement");
+  }
+  SECTION("CalibrationData_OfAnUnknownTaskIsNotFound") {
+    auto store = factory();
+    REQUIRE_CODE(store->PutCalibrationData("nope", "x"), absl::StatusCode::kNotFound);
+    REQUIRE_CODE(store->GetCalibrationData("nope"), absl::StatusCode::kNotFound);
+  }
+  SECTION("GetModel_KeepsTheModelsLayerGraph") {
+    auto store = factory();
+    cohort::v1::Model model = MakeModel(0);
+    model.mutable_graph()->add_input_shape(4);
+    model.mutable_graph()->add_layers()->set_name("dense");
+    REQUIRE_OK(store->CreateTask(MakeTask("t1"), model));
+    auto got = store->GetModel("t1", 0);
+    REQUIRE_OK(got);
+    CHECK(SameMessage(*got, model));
+  }
+}
+
 void ConcurrencyContract(const StoreFactory& factory) {
   SECTION("Concurrency_ThreadsWritingTheirOwnTasks") {
     auto store = factory();

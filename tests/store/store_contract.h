@@ -25,6 +25,7 @@ void RoundContract(const StoreFactory& factory);
 void CommitRoundContract(const StoreFactory& factory);
 void ParticipationContract(const StoreFactory& factory);
 void AuditContract(const StoreFactory& factory);
+void CalibrationContract(const StoreFactory& factory);
 void ConcurrencyContract(const StoreFactory& factory);
 
 // Builders shared with the PostgreSQL-only tests.

@@ -118,6 +118,21 @@ absl::StatusOr<std::optional<absl::Time>> FakeStore::LastSelected(
   return last;
 }
 
+absl::Status FakeStore::PutCalibrationData(const std::string& task_id,
+                                           const std::string& examples) {
+  absl::MutexLock lock(&mu_);
+  if (!tasks_.contains(task_id)) return absl::NotFoundError(absl::StrCat("no task ", task_id));
+  calibration_[task_id] = examples;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FakeStore::GetCalibrationData(const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  if (!tasks_.contains(task_id)) return absl::NotFoundError(absl::StrCat("no task ", task_id));
+  auto it = calibration_.find(task_id);
+  return it == calibration_.end() ? std::string() : it->second;
+}
+
 absl::Status FakeStore::AppendAudit(const AuditEntry& entry) {
   absl::MutexLock lock(&mu_);
   audit_.push_back(entry);

@@ -36,6 +36,9 @@ class FakeStore : public Store {
   absl::Status RecordParticipation(const std::vector<ParticipationRecord>& records) override;
   absl::StatusOr<std::optional<absl::Time>> LastSelected(
       const std::string& task_id, const std::string& device_pseudonym) override;
+  absl::Status PutCalibrationData(const std::string& task_id,
+                                  const std::string& examples) override;
+  absl::StatusOr<std::string> GetCalibrationData(const std::string& task_id) override;
   absl::Status AppendAudit(const AuditEntry& entry) override;
   absl::StatusOr<std::vector<AuditEntry>> ListAudit(int32_t limit) override;
 
@@ -58,6 +61,7 @@ class FakeStore : public Store {
   std::map<std::pair<std::string, int64_t>, cohort::v1::Model> models_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int64_t>, cohort::v1::RoundSummary> rounds_ ABSL_GUARDED_BY(mu_);
   std::vector<ParticipationRecord> participation_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> calibration_ ABSL_GUARDED_BY(mu_);
   std::vector<AuditEntry> audit_ ABSL_GUARDED_BY(mu_);
   absl::Status commit_status_ ABSL_GUARDED_BY(mu_);
   int commits_ ABSL_GUARDED_BY(mu_) = 0;
