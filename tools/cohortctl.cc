@@ -269,13 +269,20 @@ int main(int argc, char** argv) {
   auto* rounds = app.add_subcommand("rounds", "list rounds with their metrics, newest first");
   rounds->add_option("--limit", limit, "how many (default 20)");
   auto* watch = app.add_subcommand("watch", "stream round events until interrupted");
+  std::string examples_file;
+  auto* calibrate = app.add_subcommand(
+      "attach-calibration", "attach representative inputs for int8 quantization of the model");
+  calibrate->add_option("--examples", examples_file,
+                        "little-endian float32 inputs, [n, input size] row-major (n <= 1000)")
+      ->required();
   auto* download = app.add_subcommand("download-model", "save a model version's parameters");
   download->add_option("--version", version, "model version (default: latest)");
   download->add_option("--out", out_path, "output file")->required();
   download->add_option("--format", format,
                        "raw (little-endian float32 parameters) or onnx (an ONNX model file)")
       ->check(CLI::IsMember({"raw", "onnx"}));
-  for (CLI::App* command : {status, start, pause, resume, abort, rounds, watch, download}) {
+  for (CLI::App* command :
+       {status, start, pause, resume, abort, rounds, watch, download, calibrate}) {
     command->add_option("--task", task_id, "task id")->required();
   }
 
@@ -339,6 +346,18 @@ int main(int argc, char** argv) {
     return admin->Print(stub.ListRounds(admin->Context().get(), request, &response), response);
   }
   if (watch->parsed()) return Watch(*admin, task_id);
+  if (calibrate->parsed()) {
+    cohort::v1::AttachCalibrationDataRequest request;
+    request.set_task_id(task_id);
+    request.set_examples(ReadFileOrEmpty(examples_file));
+    if (request.examples().empty()) {
+      std::cerr << "cohortctl: --examples: cannot read '" << examples_file << "'\n";
+      return kExitUsage;
+    }
+    cohort::v1::AttachCalibrationDataResponse response;
+    return admin->Print(stub.AttachCalibrationData(admin->Context().get(), request, &response),
+                        response);
+  }
   if (download->parsed()) return DownloadModel(*admin, task_id, version, out_path, format);
   return kExitUsage;
 }

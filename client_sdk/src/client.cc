@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client_sdk/src/client_impl.h"
+#include "client_sdk/src/inference_fetch.h"
 #include "client_sdk/src/participation.h"
 #include "client_sdk/src/session_store.h"
 #include "client_sdk/src/transport.h"
@@ -47,7 +48,19 @@ class ClientImpl final : public Client {
         stub_(std::move(stub)),
         store_(std::move(store)),
         clock_(clock != nullptr ? clock : Clock::Real()),
-        transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}) {}
+        transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}),
+        inference_transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}),
+        inference_(&inference_transport_,
+                   {.dir = config_.storage_dir + "/inference",
+                    .population = config_.population,
+                    .device_id = config_.device_id_provider,
+                    .sdk_version = config_.sdk_version,
+                    .chunk_bytes = config_.download_chunk_bytes,
+                    .clock = clock_,
+                    .uniform01 = [this] {
+                      absl::MutexLock lock(&inference_mu_);
+                      return absl::Uniform(inference_bitgen_, 0.0, 1.0);
+                    }}) {}
 
   ~ClientImpl() override { Stop(); }
 
@@ -91,6 +104,14 @@ class ClientImpl final : public Client {
     if (loop_.joinable() && loop_.get_id() != std::this_thread::get_id()) loop_.join();
     absl::MutexLock lock(&mu_);
     loop_running_ = false;
+  }
+
+  absl::StatusOr<InferenceModelUpdate> UpdateInferenceModel(InferenceFormat format,
+                                                            const std::string& task_id) override {
+    absl::MutexLock lock(&inference_call_mu_);
+    return inference_.Update(format == InferenceFormat::kInt8 ? v1::INFERENCE_FORMAT_INT8
+                                                              : v1::INFERENCE_FORMAT_FLOAT32,
+                             task_id);
   }
 
   void Cancel() override {
@@ -173,6 +194,12 @@ class ClientImpl final : public Client {
   Clock* const clock_;
   Transport transport_;
   absl::BitGen bitgen_;  // used by the participation thread only
+  // Inference fetches have their own transport: Cancel() of a participation leaves them be.
+  Transport inference_transport_;
+  absl::Mutex inference_mu_;
+  absl::BitGen inference_bitgen_ ABSL_GUARDED_BY(inference_mu_);
+  absl::Mutex inference_call_mu_;  // serializes UpdateInferenceModel
+  InferenceFetcher inference_ ABSL_GUARDED_BY(inference_call_mu_);
 
   absl::Mutex mu_;
   Eligibility eligibility_ ABSL_GUARDED_BY(mu_);

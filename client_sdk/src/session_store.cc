@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/files.h"
 
 namespace cohort::client::internal {
 namespace {
@@ -18,52 +19,6 @@ constexpr char kRoundFile[] = "round.pb";
 constexpr char kInputFile[] = "input.bin";
 constexpr char kPaceFile[] = "pace.pb";
 constexpr char kLockFile[] = "lock";
-
-absl::Status ErrnoStatus(int err, const std::string& what) {
-  const std::string message = absl::StrCat(what, ": ", std::strerror(err));
-  switch (err) {
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    case ENOENT:
-      return absl::NotFoundError(message);
-    case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
-
-absl::Status MakeDirs(const std::string& dir) {
-  std::string path;
-  for (size_t pos = 0; pos != std::string::npos;) {
-    size_t next = dir.find('/', pos + 1);
-    path = dir.substr(0, next);
-    pos = next;
-    if (path.empty()) continue;
-    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-      return ErrnoStatus(errno, absl::StrCat("mkdir ", path));
-    }
-  }
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", dir));
-  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(dir + " is not a directory");
-  return absl::OkStatus();
-}
-
-absl::Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("write ", path));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -90,59 +45,15 @@ SessionStore::~SessionStore() {
 }
 
 absl::Status SessionStore::WriteAtomically(const std::string& name, const std::string& bytes) {
-  const std::string path = absl::StrCat(dir_, "/", name);
-  const std::string tmp = absl::StrCat(path, ".tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", tmp));
-  absl::Status status = WriteAll(fd, bytes, tmp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoStatus(errno, absl::StrCat("fsync ", tmp));
-  if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, absl::StrCat("close ", tmp));
-  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    status = ErrnoStatus(errno, absl::StrCat("rename ", tmp));
-  }
-  if (!status.ok()) {
-    ::unlink(tmp.c_str());
-    return status;
-  }
-  // Make the rename itself durable.
-  int dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(absl::StrCat(dir_, "/", name), bytes);
 }
 
 absl::StatusOr<std::optional<std::string>> SessionStore::ReadFile(const std::string& name) {
-  const std::string path = absl::StrCat(dir_, "/", name);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return ErrnoStatus(errno, absl::StrCat("open ", path));
-  }
-  std::string bytes;
-  char buffer[64 * 1024];
-  while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return ErrnoStatus(err, absl::StrCat("read ", path));
-    }
-    if (n == 0) break;
-    bytes.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return std::optional<std::string>(std::move(bytes));
+  return ReadFileIfExists(absl::StrCat(dir_, "/", name));
 }
 
 absl::Status SessionStore::Remove(const std::string& name) {
-  const std::string path = absl::StrCat(dir_, "/", name);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, absl::StrCat("unlink ", path));
-  }
-  return absl::OkStatus();
+  return RemoveFile(absl::StrCat(dir_, "/", name));
 }
 
 absl::StatusOr<std::optional<SessionSnapshot>> SessionStore::LoadRound() {

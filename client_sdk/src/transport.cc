@@ -54,6 +54,12 @@ absl::StatusOr<v1::RoundUpdate> Transport::WaitForPhase(const v1::WaitForPhaseRe
       options_.rpc_timeout + FromProto(request.max_wait()));
 }
 
+absl::StatusOr<v1::FetchInferenceModelResponse> Transport::FetchInferenceModel(
+    const v1::FetchInferenceModelRequest& request) {
+  return Call<v1::FetchInferenceModelRequest, v1::FetchInferenceModelResponse>(
+      &v1::DeviceService::StubInterface::FetchInferenceModel, request, options_.rpc_timeout);
+}
+
 absl::StatusOr<v1::ModelChunk> Transport::DownloadModel(const v1::DownloadModelRequest& request) {
   return Call<v1::DownloadModelRequest, v1::ModelChunk>(
       &v1::DeviceService::StubInterface::DownloadModel, request, options_.rpc_timeout);

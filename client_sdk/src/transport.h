@@ -44,6 +44,8 @@ class Transport {
       const v1::SubmitUnmaskingRequest& request);
   // Best effort, with a short deadline (the device is leaving anyway).
   absl::StatusOr<v1::LeaveResponse> Leave(const v1::LeaveRequest& request);
+  absl::StatusOr<v1::FetchInferenceModelResponse> FetchInferenceModel(
+      const v1::FetchInferenceModelRequest& request);
 
   void Cancel();
   void Reset();

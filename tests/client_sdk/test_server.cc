@@ -91,6 +91,17 @@ absl::Status TestServer::StartRounds(const std::string& task_id, int64_t count) 
   return FromGrpc(admin_->StartRounds(&context, request, &task));
 }
 
+absl::Status TestServer::AttachCalibrationData(const std::string& task_id,
+                                              const std::string& examples) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  v1::AttachCalibrationDataRequest request;
+  request.set_task_id(task_id);
+  request.set_examples(examples);
+  v1::AttachCalibrationDataResponse response;
+  return FromGrpc(admin_->AttachCalibrationData(&context, request, &response));
+}
+
 absl::StatusOr<std::vector<v1::RoundSummary>> TestServer::ListRounds(const std::string& task_id) {
   grpc::ClientContext context;
   Authorize(&context);

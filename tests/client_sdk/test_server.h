@@ -31,6 +31,7 @@ class TestServer {
   // Creates the task (from `onnx_model` when not empty) and returns its id.
   absl::StatusOr<std::string> CreateTask(const v1::TaskConfig& config,
                                          const std::string& onnx_model = "");
+  absl::Status AttachCalibrationData(const std::string& task_id, const std::string& examples);
   // The task's rounds, newest first.
   absl::StatusOr<std::vector<v1::RoundSummary>> ListRounds(const std::string& task_id);
   absl::Status StartRounds(const std::string& task_id, int64_t count);

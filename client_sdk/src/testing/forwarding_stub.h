@@ -33,6 +33,7 @@ class ForwardingStub : public v1::DeviceService::StubInterface {
   COHORT_FORWARD_(UploadMaskedInput, UploadMaskedInputRequest, UploadMaskedInputResponse)
   COHORT_FORWARD_(SubmitUnmasking, SubmitUnmaskingRequest, SubmitUnmaskingResponse)
   COHORT_FORWARD_(Leave, LeaveRequest, LeaveResponse)
+  COHORT_FORWARD_(FetchInferenceModel, FetchInferenceModelRequest, FetchInferenceModelResponse)
 #undef COHORT_FORWARD_
 
  protected:
@@ -56,6 +57,7 @@ class ForwardingStub : public v1::DeviceService::StubInterface {
   COHORT_NO_ASYNC_(UploadMaskedInput, UploadMaskedInputRequest, UploadMaskedInputResponse)
   COHORT_NO_ASYNC_(SubmitUnmasking, SubmitUnmaskingRequest, SubmitUnmaskingResponse)
   COHORT_NO_ASYNC_(Leave, LeaveRequest, LeaveResponse)
+  COHORT_NO_ASYNC_(FetchInferenceModel, FetchInferenceModelRequest, FetchInferenceModelResponse)
 #undef COHORT_NO_ASYNC_
 
   v1::DeviceService::StubInterface* const target_;

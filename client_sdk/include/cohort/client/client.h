@@ -84,6 +84,26 @@ struct ParticipationOutcome {
   absl::Time retry_at = absl::InfinitePast();
 };
 
+// The two artifacts a task publishes for inference (docs/inference.md).
+enum class InferenceFormat {
+  kFloat32,
+  // Post-training int8: about 4x fewer bytes, faster on the CPU.
+  kInt8,
+};
+
+// What UpdateInferenceModel left on the device.
+struct InferenceModelUpdate {
+  // True when a new artifact was downloaded, verified and cached by this call.
+  bool changed = false;
+  // The model version of the cached artifact (0 when there is none yet).
+  int64_t model_version = 0;
+  // The cached artifact (a serialized cohort.v1.InferenceModel), empty when there is none.
+  std::string path;
+  // Set when the server asked to come back later (pace steering): calls before this time return
+  // the cached state without contacting the server.
+  absl::Time retry_at = absl::InfinitePast();
+};
+
 struct Config {
   // host:port of the server's device service.
   std::string server_address;
@@ -161,6 +181,19 @@ class Client {
   virtual absl::Status StartBackgroundLoop() = 0;
   // Stops the loop and waits for its thread; a running participation returns CANCELLED.
   virtual void Stop() = 0;
+
+  // Brings the cached inference artifact of `format` up to the latest committed model of the
+  // population's task (or `task_id`, when the population has several): one small call when it
+  // did not change, else a chunked, resumable, checksummed download into
+  // storage_dir/inference/. The previous artifact stays in place until the new one is
+  // verified, so an app keeps running it. Independent of participations (it may run while one
+  // does, from another thread); calls of UpdateInferenceModel itself are serialized.
+  // Codes: NOT_FOUND for an unknown population or task; FAILED_PRECONDITION when the task has
+  // no artifact of that format (no layer graph, no calibration data for int8); UNAVAILABLE /
+  // DEADLINE_EXCEEDED when the server is unreachable (a partial download resumes next time);
+  // DATA_LOSS after repeated checksum failures.
+  virtual absl::StatusOr<InferenceModelUpdate> UpdateInferenceModel(
+      InferenceFormat format, const std::string& task_id = "") = 0;
 
   // Makes a running participation return CANCELLED promptly (in-flight calls are cancelled).
   // The round's persisted state is kept: a later RunOnce resumes the round while it lasts.
