@@ -10,6 +10,8 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libeigen3-dev libpq-dev libspdlog-dev zlib1g-dev
   prometheus-cpp-dev libcli11-dev
+  # the SDK's inference engine (client_sdk/inference)
+  libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
   # tests and benchmarks
   catch2 libbenchmark-dev postgresql openssl binutils
   # the main job's data
