@@ -15,7 +15,9 @@
 //
 // INT8 (model/quantize.h's scheme):
 //  - Conv2D: xnn_convolution2d_nhwc_qc8 (per-channel kernel scales). Dense: the same operator
-//    as a 1x1 convolution, since fully_connected_nc_qs8 takes one kernel scale per tensor.
+//    as a 1x1 convolution, since fully_connected_nc_qs8 takes one kernel scale per tensor. A
+//    non-grouped convolution of fewer than 8 input channels is an im2col (im2col.h) and a 1x1
+//    convolution, since the qc8 kernels pad every tap's channels to 8.
 //  - A ReLU/ReLU6 right after a Dense/Conv2D is the output clamp of that operator, which is
 //    requantized with the activation's parameters; any other ReLU is an s8 clamp.
 //  - Max pooling: max_pooling2d_nhwc_s8 (quantization unchanged). Global average pooling:
@@ -58,6 +60,7 @@ enum class StepKind {
   kGlobalAvgPool,   // f32 or qs8
   kClamp,           // f32 or s8
   kSoftmax,         // f32
+  kIm2Col,          // s8, the engine's own loop (im2col.h), before a 1x1 qc8 convolution
 };
 
 struct Quant {

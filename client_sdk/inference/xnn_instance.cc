@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/status_macros.h"
+#include "client_sdk/inference/im2col.h"
 
 namespace cohort::inference {
 namespace {
@@ -96,6 +97,8 @@ absl::StatusOr<XnnOperator> CreateOperator(const Step& s) {
       function = "xnn_create_softmax_nc_f32";
       status = xnn_create_softmax_nc_f32(ci, ci, ci, 0, &op);
       break;
+    case StepKind::kIm2Col:
+      return XnnOperator(nullptr);  // not an XNNPACK operator
   }
   XnnOperator owned(op);
   COHORT_RETURN_IF_ERROR(XnnCall(status, function, s.label));
@@ -142,6 +145,8 @@ xnn_status SetupOperator(const Step& s, xnn_operator_t op, size_t batch, const v
     case StepKind::kSoftmax:
       *function = "xnn_setup_softmax_nc_f32";
       return xnn_setup_softmax_nc_f32(op, batch, fin, fout, pool);
+    case StepKind::kIm2Col:
+      return xnn_status_success;
   }
   *function = "setup";
   return xnn_status_invalid_state;
@@ -201,6 +206,13 @@ absl::Status XnnInstance::Run(const float* inputs, int64_t batch, float* outputs
     }
   }
   for (size_t k = 0; k < ops_.size(); ++k) {
+    const Step& s = plan_.steps[k];
+    if (s.kind == StepKind::kIm2Col) {
+      Im2Col(reinterpret_cast<const int8_t*>(buffers_[k].data()), batch, s.in_h, s.in_w, s.in_c,
+             s.window, s.out_h, s.out_w, s.in_q.zero_point,
+             reinterpret_cast<int8_t*>(buffers_[k + 1].data()));
+      continue;
+    }
     absl::Status result = XnnCall(xnn_run_operator(ops_[k].get(), pool), "xnn_run_operator",
                                   plan_.steps[k].label);
     if (!result.ok()) return absl::InternalError(result.message());
