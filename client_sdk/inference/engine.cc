@@ -18,6 +18,16 @@ namespace {
 
 using cohort::v1::InferenceModel;
 
+void ReleaseWeights(Plan& plan) {
+  for (Step& step : plan.steps) {
+    std::vector<float>().swap(step.kernel);
+    std::vector<float>().swap(step.bias);
+    std::vector<int8_t>().swap(step.qkernel);
+    std::vector<int32_t>().swap(step.qbias);
+    std::vector<float>().swap(step.kernel_scales);
+  }
+}
+
 class XnnpackEngine : public Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const InferenceModel& artifact,
@@ -28,6 +38,9 @@ class XnnpackEngine : public Engine {
     auto owned_plan = std::make_unique<Plan>(std::move(plan));
     // The first operator set is made now so that XNNPACK's refusals happen at load.
     COHORT_ASSIGN_OR_RETURN(std::unique_ptr<XnnInstance> first, XnnInstance::Create(*owned_plan));
+    // The plan keeps its XNNPACK-layout weights only to make more operator sets later (each
+    // packs its own copy); with one set they would be a second copy of the model for nothing.
+    if (options.max_concurrency == 1) ReleaseWeights(*owned_plan);
     ThreadPool threads = MakeThreadPool(static_cast<size_t>(options.num_threads));
     if (options.num_threads > 1 && threads == nullptr) {
       return absl::ResourceExhaustedError(

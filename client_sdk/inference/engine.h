@@ -47,7 +47,9 @@ struct EngineOptions {
   // batch 1 on a phone, and concurrent callers run in parallel.
   int num_threads = 1;
   // Operator sets (each a copy of the packed weights and activations) that concurrent Predict
-  // calls may use at once; made on demand, the first at load.
+  // calls may use at once; made on demand, the first at load. The engine also keeps the weights
+  // in XNNPACK's layout to make the later sets, except with 1 (the smallest footprint: one
+  // packed copy; concurrent callers then take turns).
   int max_concurrency = 4;
 };
 

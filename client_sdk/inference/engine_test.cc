@@ -186,33 +186,37 @@ TEST_CASE("XnnpackInt8_AZeroChannelPastTheRequantizationLimitIsRescaledNotRefuse
 
 TEST_CASE("Predict_FromManyThreadsGivesEachCallerItsOwnResult") {
   const TestModel m = testing::FromGraph("cnn", model::SmallCnnGraph(28, 10), 1, 3);
-  for (const bool int8 : {false, true}) {
-    INFO("int8 " << int8);
-    auto engine = Make(int8 ? testing::Int8Model(m) : testing::FloatModel(m), {.max_concurrency = 3});
-    constexpr int kThreads = 6, kCalls = 20;
-    std::vector<std::vector<float>> inputs, expected;
-    for (int t = 0; t < kThreads; ++t) {
-      inputs.push_back(testing::Uniform(784, 0, 1, 100 + t));
-      expected.push_back(Run(*engine, inputs.back(), 1));
+  // One operator set (callers take turns; the plan's weights are released after load) and three.
+  for (const int sets : {1, 3}) {
+    for (const bool int8 : {false, true}) {
+      INFO("int8 " << int8 << ", max_concurrency " << sets);
+      auto engine =
+          Make(int8 ? testing::Int8Model(m) : testing::FloatModel(m), {.max_concurrency = sets});
+      constexpr int kThreads = 6, kCalls = 20;
+      std::vector<std::vector<float>> inputs, expected;
+      for (int t = 0; t < kThreads; ++t) {
+        inputs.push_back(testing::Uniform(784, 0, 1, 100 + t));
+        expected.push_back(Run(*engine, inputs.back(), 1));
+      }
+      std::vector<int> mismatches(kThreads, 0), failures(kThreads, 0);
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+          std::vector<float> out(10);
+          for (int call = 0; call < kCalls; ++call) {
+            if (!engine->Predict(inputs[t], 1, absl::MakeSpan(out)).ok()) ++failures[t];
+            if (out != expected[t]) ++mismatches[t];
+          }
+        });
+      }
+      for (std::thread& thread : threads) thread.join();
+      for (int t = 0; t < kThreads; ++t) {
+        CHECK(failures[t] == 0);
+        CHECK(mismatches[t] == 0);
+      }
+      CHECK(engine->instances() >= 1);
+      CHECK(engine->instances() <= sets);
     }
-    std::vector<int> mismatches(kThreads, 0), failures(kThreads, 0);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        std::vector<float> out(10);
-        for (int call = 0; call < kCalls; ++call) {
-          if (!engine->Predict(inputs[t], 1, absl::MakeSpan(out)).ok()) ++failures[t];
-          if (out != expected[t]) ++mismatches[t];
-        }
-      });
-    }
-    for (std::thread& thread : threads) thread.join();
-    for (int t = 0; t < kThreads; ++t) {
-      CHECK(failures[t] == 0);
-      CHECK(mismatches[t] == 0);
-    }
-    CHECK(engine->instances() >= 1);
-    CHECK(engine->instances() <= 3);
   }
 }
 
