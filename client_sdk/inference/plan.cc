@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client_sdk/inference/artifact.h"
+#include "client_sdk/inference/row_convolution.h"
 #include "codec/model.h"
 
 namespace cohort::inference {
@@ -22,8 +23,6 @@ using Dims = std::array<int64_t, 3>;  // C, H, W
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
 // XNNPACK's qc8 convolution kernels read input channels in blocks of 8 per tap (im2col.h).
 constexpr int64_t kIm2ColBelowChannels = 8;
-// Output channels of the widest GEMM tile of XNNPACK's qc8 kernels (x86 AVX-512, ARM NEON).
-constexpr int64_t kTileChannels = 16;
 
 // The (h, w, c) and (c, h, w) orders of a [C, H, W] tensor are the same when C = 1 or H = W = 1.
 std::optional<Dims> HwcUnlessTrivial(const model::Shape& shape) {
@@ -219,65 +218,12 @@ class Compiler {
     OutputOf(i, fuse, s);
     if (int8_) {
       COHORT_RETURN_IF_ERROR(FitRequantization(s));
-      if (li.groups == 1 && group_in < kIm2ColBelowChannels && taps > 1) GatherRows(li, s);
+      if (li.groups == 1 && group_in < kIm2ColBelowChannels && taps > 1) {
+        plan_.steps.push_back(AsRowConvolution(s));
+      }
     }
     Finish(s, li.output);
     return absl::OkStatus();
-  }
-
-  // Turns an int8 convolution of few input channels into rows of receptive fields (im2col.h)
-  // and a 1x1 convolution. When the filters fill less than an output tile of the GEMM kernels,
-  // each row covers r horizontally adjacent output pixels (r * filters <= 16): the row is
-  // (r - 1) * stride_w + kw columns wide, the kernel has r * filters outputs, output pixel
-  // (y, r * j + i) filter f being output i * filters + f of row (y, j), which is exactly where
-  // NHWC puts it. Halves the rows and fills the tile for the CNN's 8-filter first layer.
-  void GatherRows(const model::LayerInfo& li, Step& s) {
-    const model::Window w = li.window;
-    const int64_t filters = li.output[0], channels = li.input[0];
-    const int64_t out_w = li.output[2];
-    int64_t r = 1;
-    for (int64_t candidate : {4, 2}) {
-      if (candidate * filters <= kTileChannels && out_w % candidate == 0) {
-        r = candidate;
-        break;
-      }
-    }
-    const int64_t wide = (r - 1) * w.stride_w + w.kernel_w;
-    const int64_t row = w.kernel_h * wide * channels;
-    std::vector<int8_t> kernel(static_cast<size_t>(r * filters * row), 0);
-    for (int64_t i = 0; i < r; ++i) {
-      for (int64_t f = 0; f < filters; ++f) {
-        for (int64_t ky = 0; ky < w.kernel_h; ++ky) {
-          for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-            for (int64_t c = 0; c < channels; ++c) {
-              kernel[(i * filters + f) * row + (ky * wide + i * w.stride_w + kx) * channels + c] =
-                  s.qkernel[((f * w.kernel_h + ky) * w.kernel_w + kx) * channels + c];
-            }
-          }
-        }
-      }
-    }
-    std::vector<float> scales;
-    std::vector<int32_t> bias;
-    for (int64_t i = 0; i < r; ++i) {
-      scales.insert(scales.end(), s.kernel_scales.begin(), s.kernel_scales.end());
-      bias.insert(bias.end(), s.qbias.begin(), s.qbias.end());
-    }
-    Step gather = Spatial(StepKind::kIm2Col, li);
-    gather.window.kernel_w = wide;
-    gather.window.stride_w = r * w.stride_w;
-    gather.out_w = out_w / r;
-    gather.out_c = row;
-    plan_.steps.push_back(std::move(gather));
-    s.qkernel = std::move(kernel);
-    s.kernel_scales = std::move(scales);
-    s.qbias = std::move(bias);
-    s.in_h = s.out_h;
-    s.in_w = out_w / r;
-    s.in_c = row;
-    s.out_w = out_w / r;
-    s.out_c = r * filters;
-    s.window = model::Window();
   }
 
   absl::Status AddAvgPool(int i, const model::LayerInfo& li) {

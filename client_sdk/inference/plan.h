@@ -17,7 +17,7 @@
 //  - Conv2D: xnn_convolution2d_nhwc_qc8 (per-channel kernel scales). Dense: the same operator
 //    as a 1x1 convolution, since fully_connected_nc_qs8 takes one kernel scale per tensor. A
 //    non-grouped convolution of fewer than 8 input channels is an im2col (im2col.h) and a 1x1
-//    convolution, since the qc8 kernels pad every tap's channels to 8.
+//    convolution (row_convolution.h), since the qc8 kernels pad every tap's channels to 8.
 //  - A ReLU/ReLU6 right after a Dense/Conv2D is the output clamp of that operator, which is
 //    requantized with the activation's parameters; any other ReLU is an s8 clamp.
 //  - Max pooling: max_pooling2d_nhwc_s8 (quantization unchanged). Global average pooling:
