@@ -12,6 +12,8 @@ packages=(
   prometheus-cpp-dev libcli11-dev
   # models: ONNX protos and CMake config for import and export
   libonnx-dev
+  # the SDK's inference engine (client_sdk/inference)
+  libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
   # tests and benchmarks
   catch2 libbenchmark-dev postgresql openssl binutils
   # the main job's data

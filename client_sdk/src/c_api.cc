@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "client_sdk/src/c_api_error.h"
 #include "cohort/client/client.h"
 #include "cohort/cohort_client.h"
 
@@ -23,18 +24,8 @@ using cohort::client::ModelLayout;
 using cohort::client::Trainer;
 using cohort::client::TrainingParams;
 using cohort::client::TrainingResult;
-
-thread_local std::string last_error;
-
-cohort_status Fail(cohort_status status, std::string message) {
-  last_error = std::move(message);
-  return status;
-}
-
-cohort_status FromStatus(const absl::Status& status) {
-  if (status.ok()) return COHORT_OK;
-  return Fail(static_cast<cohort_status>(status.code()), std::string(status.message()));
-}
+using cohort::client::c_api::Fail;
+using cohort::client::c_api::FromStatus;
 
 void CopyTruncated(const std::string& from, char* to, size_t capacity) {
   const size_t n = std::min(from.size(), capacity - 1);
@@ -105,7 +96,7 @@ void cohort_config_init(cohort_config* config) {
 cohort_status cohort_client_create(const cohort_config* config, const cohort_trainer* trainer,
                                    cohort_client** out_client) {
   try {
-    last_error.clear();
+    cohort::client::c_api::ClearLastError();
     if (config == nullptr || trainer == nullptr || out_client == nullptr) {
       return Fail(COHORT_INVALID_ARGUMENT, "config, trainer and out_client must not be NULL");
     }
@@ -175,7 +166,7 @@ cohort_status cohort_client_set_eligibility(cohort_client* client,
 
 cohort_status cohort_client_run_once(cohort_client* client, cohort_outcome* out) {
   try {
-    last_error.clear();
+    cohort::client::c_api::ClearLastError();
     if (client == nullptr || out == nullptr) {
       return Fail(COHORT_INVALID_ARGUMENT, "client and out must not be NULL");
     }
@@ -216,7 +207,7 @@ void cohort_client_cancel(cohort_client* client) {
   if (client != nullptr) client->client->Cancel();
 }
 
-const char* cohort_last_error_message(void) { return last_error.c_str(); }
+const char* cohort_last_error_message(void) { return cohort::client::c_api::LastErrorMessage(); }
 
 const char* cohort_status_name(cohort_status status) {
   static const char* const kNames[] = {

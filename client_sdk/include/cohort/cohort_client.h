@@ -22,6 +22,17 @@
  * Thread-safety: a cohort_client may be used from several threads: run_once blocks its caller
  * while cancel, stop and set_eligibility may come from any thread. Callbacks (trainer,
  * progress, errors, device id) run on the thread that runs the participation.
+ *
+ * Inference (cohort_inference_model_*, docs/inference.md) runs the global model from an artifact
+ * the app holds:
+ *
+ *   cohort_inference_model* model = NULL;
+ *   if (cohort_inference_model_load(bytes, size, NULL, &model) != COHORT_OK) {
+ *     log(cohort_last_error_message());            // e.g. the layer the engine cannot run
+ *   }
+ *   float probabilities[10];
+ *   cohort_inference_model_predict(model, image, 784, 1, probabilities, 10);
+ *   cohort_inference_model_free(model);
  */
 #ifndef COHORT_CLIENT_SDK_INCLUDE_COHORT_COHORT_CLIENT_H_
 #define COHORT_CLIENT_SDK_INCLUDE_COHORT_COHORT_CLIENT_H_
@@ -174,6 +185,62 @@ COHORT_EXPORT cohort_status cohort_client_start_background_loop(cohort_client* c
 COHORT_EXPORT void cohort_client_stop(cohort_client* client);
 /* A running participation returns COHORT_CANCELLED promptly. Safe from any thread. */
 COHORT_EXPORT void cohort_client_cancel(cohort_client* client);
+
+/* ---- Inference ---- */
+
+typedef struct cohort_inference_model cohort_inference_model;
+
+typedef enum cohort_inference_engine {
+  COHORT_INFERENCE_ENGINE_XNNPACK = 0,         /* FLOAT32 and INT8 artifacts */
+  COHORT_INFERENCE_ENGINE_EIGEN_REFERENCE = 1  /* FLOAT32 only: the training forward pass */
+} cohort_inference_engine;
+
+/* The numbers of cohort.v1.InferenceFormat. */
+typedef enum cohort_inference_format {
+  COHORT_INFERENCE_FORMAT_FLOAT32 = 1,
+  COHORT_INFERENCE_FORMAT_INT8 = 2
+} cohort_inference_format;
+
+typedef struct cohort_inference_options {
+  cohort_inference_engine engine;
+  int32_t num_threads;      /* 0 = default (1: run on the calling thread) */
+  int32_t max_concurrency;  /* 0 = default (4): predict calls running in parallel */
+} cohort_inference_options;
+
+typedef struct cohort_inference_info {
+  cohort_inference_format format;
+  int64_t model_version;
+  int64_t input_shape[3];  /* [features] or [channels, height, width]; unused entries 0 */
+  size_t input_rank;
+  size_t input_size;       /* floats per example */
+  size_t output_size;      /* floats per example (probabilities or logits) */
+  char task_id[128];       /* NUL-terminated, truncated if longer */
+} cohort_inference_info;
+
+/* Zeroes `options` (all defaults). */
+COHORT_EXPORT void cohort_inference_options_init(cohort_inference_options* options);
+
+/* Loads an inference artifact (a serialized cohort.v1.InferenceModel; the bytes are not kept).
+ * `options` may be NULL. DATA_LOSS for bytes that are not an artifact, INVALID_ARGUMENT for an
+ * inconsistent one or bad options, UNIMPLEMENTED for a layer the engine cannot run (the message
+ * names it), UNAVAILABLE for a CPU XNNPACK does not support. */
+COHORT_EXPORT cohort_status cohort_inference_model_load(const void* artifact, size_t artifact_size,
+                                                        const cohort_inference_options* options,
+                                                        cohort_inference_model** out_model);
+
+/* `inputs` holds `batch` examples (batch * input_size floats, each image row-major C, H, W);
+ * `outputs` receives batch * output_size floats. INVALID_ARGUMENT when the counts disagree.
+ * Safe from several threads at once on one model. */
+COHORT_EXPORT cohort_status cohort_inference_model_predict(const cohort_inference_model* model,
+                                                           const float* inputs, size_t num_inputs,
+                                                           int64_t batch, float* outputs,
+                                                           size_t num_outputs);
+
+COHORT_EXPORT cohort_status cohort_inference_model_info(const cohort_inference_model* model,
+                                                        cohort_inference_info* out_info);
+
+/* Frees the model; NULL is ignored. No predict call may be running on it. */
+COHORT_EXPORT void cohort_inference_model_free(cohort_inference_model* model);
 
 /* The message of the last failed call on this thread ("" if none); valid until the next call
  * into the SDK on this thread. */
