@@ -13,21 +13,23 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_sdk/trainer/eigen_trainer.h"
-#include "codec/splitmix64.h"
 #include "cohort/client/client.h"
 #include "model/onnx/onnx_import.h"
 #include "onnx/onnx_pb.h"
 #include "testing/subprocess.h"
+#include "tests/client_sdk/bar_federation.h"
 #include "tests/client_sdk/test_server.h"
 
 namespace cohort::client {
 namespace {
 
+using test_util::BarDevice;
+using test_util::MakeBarDevices;
+using test_util::RunOnceEverywhere;
 using test_util::SmallTask;
 using test_util::TestServer;
 
 constexpr int kDevices = 3;
-constexpr int kImageSide = 28;
 constexpr int kExamples = 40;
 constexpr double kHoldout = 0.25;
 
@@ -38,28 +40,6 @@ std::string ReadFixture(const std::string& name) {
   bytes << in.rdbuf();
   return bytes.str();
 }
-
-// Images whose class is the row holding a bright bar, plus noise: learnable by a small CNN.
-void BarImages(int device, std::vector<float>* features, std::vector<int32_t>* labels) {
-  codec::SplitMix64 rng(100 + device);
-  for (int i = 0; i < kExamples; ++i) {
-    const int label = static_cast<int>(rng.NextBelow(10));
-    labels->push_back(label);
-    for (int y = 0; y < kImageSide; ++y) {
-      for (int x = 0; x < kImageSide; ++x) {
-        const bool bar = y / 2 == label + 4;
-        features->push_back((bar ? 0.9f : 0.0f) + 0.2f * static_cast<float>(rng.NextDouble()));
-      }
-    }
-  }
-}
-
-struct Device {
-  std::string id;
-  std::string storage_dir;
-  std::unique_ptr<EigenTrainer> trainer;
-  std::unique_ptr<Client> client;
-};
 
 TEST_CASE("OnnxModel_IsTrainedBySdkDevicesOverSecAggAndComesBackAsOnnx") {
   auto server = TestServer::Start();
@@ -83,36 +63,17 @@ TEST_CASE("OnnxModel_IsTrainedBySdkDevicesOverSecAggAndComesBackAsOnnx") {
   CHECK(*initial == fixture->parameters);
 
   cohort::testing::TempDir dir;
-  std::vector<Device> devices(kDevices);
-  for (int i = 0; i < kDevices; ++i) {
-    std::vector<float> features;
-    std::vector<int32_t> labels;
-    BarImages(i, &features, &labels);
-    auto trainer = EigenTrainer::Create(std::move(features), std::move(labels),
-                                        kImageSide * kImageSide,
-                                        EigenTrainer::Options{static_cast<uint64_t>(i + 1), kHoldout});
-    REQUIRE(trainer.ok());
-    devices[i].trainer = *std::move(trainer);
-    devices[i].id = absl::StrCat("onnx-device-", i, "-0123456789abcdef");
-    devices[i].storage_dir = dir.File(absl::StrCat("device", i));
-    Config client_config;
-    client_config.server_address = (*server)->device_address();
-    client_config.population = "onnx-lenet";
-    client_config.device_id_provider = [id = devices[i].id] { return id; };
-    client_config.storage_dir = devices[i].storage_dir;
-    auto client = Client::Create(client_config, devices[i].trainer.get());
-    REQUIRE(client.ok());
-    devices[i].client = *std::move(client);
-    devices[i].client->SetEligibility(
-        {.charging = true, .unmetered_network = true, .idle = true, .battery_percent = 90});
-  }
+  absl::StatusOr<std::vector<BarDevice>> made =
+      MakeBarDevices(**server, "onnx-lenet", kDevices, kExamples, kHoldout, dir);
+  REQUIRE(made.ok());
+  std::vector<BarDevice>& devices = *made;
 
   // What federated evaluation of version 0 must sum to, computed by each device directly.
   const ModelLayout layout = GraphLayout(fixture->graph).value();
   int64_t expected_examples = 0;
   int64_t expected_correct = 0;
   double expected_loss = 0;
-  for (Device& d : devices) {
+  for (BarDevice& d : devices) {
     absl::StatusOr<EvaluationResult> e = d.trainer->Evaluate(layout, *initial);
     REQUIRE(e.ok());
     expected_examples += e->num_examples;
@@ -124,13 +85,7 @@ TEST_CASE("OnnxModel_IsTrainedBySdkDevicesOverSecAggAndComesBackAsOnnx") {
   constexpr int kRounds = 2;
   REQUIRE((*server)->StartRounds(*task_id, kRounds).ok());
   for (int round = 1; round <= kRounds; ++round) {
-    std::vector<absl::StatusOr<ParticipationOutcome>> results(kDevices,
-                                                              absl::UnknownError("not run"));
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kDevices; ++i) {
-      threads.emplace_back([&, i] { results[i] = devices[i].client->RunOnce(); });
-    }
-    for (std::thread& t : threads) t.join();
+    const std::vector<absl::StatusOr<ParticipationOutcome>> results = RunOnceEverywhere(devices);
     for (const auto& r : results) {
       INFO((r.ok() ? r->reason : r.status().ToString()));
       REQUIRE(r.ok());

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "cohort/client/inference.h"  // InferenceFormat
 #include "cohort/client/trainer.h"
 
 namespace cohort::client {
@@ -82,13 +83,6 @@ struct ParticipationOutcome {
   std::string reason;
   // kRetryLater: the SDK will not check in before this time.
   absl::Time retry_at = absl::InfinitePast();
-};
-
-// The two artifacts a task publishes for inference (docs/inference.md).
-enum class InferenceFormat {
-  kFloat32,
-  // Post-training int8: about 4x fewer bytes, faster on the CPU.
-  kInt8,
 };
 
 // What UpdateInferenceModel left on the device.
