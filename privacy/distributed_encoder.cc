@@ -48,7 +48,10 @@ class NoiseShare {
 absl::StatusOr<DistributedEncoding> EncodeDistributed(absl::Span<const float> delta,
                                                       const DpRoundParams& round,
                                                       absl::string_view rotation_seed,
-                                                      RandomBits& bits) {
+                                                      RandomBits& bits, double weight) {
+  if (!(weight > 0 && weight <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("the weight must be in (0, 1], got ", weight));
+  }
   if (!IsDistributed(round.mechanism)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "EncodeDistributed needs a distributed mechanism, got ", MechanismName(round.mechanism)));
@@ -77,7 +80,7 @@ absl::StatusOr<DistributedEncoding> EncodeDistributed(absl::Span<const float> de
   // Clip and scale in one factor; a tiny safety margin keeps s * ||clipped|| <= s C after the
   // rotation's floating-point error, so the exact norm check below never fails for lack of it.
   const double clip = result.clipped ? round.clip_norm / result.norm : 1.0;
-  const double factor = clip * round.scale * (1 - 0x1.0p-40);
+  const double factor = clip * weight * round.scale * (1 - 0x1.0p-40);
 
   std::vector<double> rotated(static_cast<size_t>(rotation->padded_dimension()));
   if (absl::Status s = rotation->Rotate(delta, absl::MakeSpan(rotated)); !s.ok()) return s;

@@ -46,10 +46,11 @@ struct DistributedEncoding {
   int rounding_attempts = 0;
 };
 
+// `weight` in (0, 1] scales the clipped delta (capped weighting); the norm stays <= C.
 absl::StatusOr<DistributedEncoding> EncodeDistributed(absl::Span<const float> delta,
                                                       const DpRoundParams& round,
                                                       absl::string_view rotation_seed,
-                                                      RandomBits& bits);
+                                                      RandomBits& bits, double weight = 1.0);
 
 struct DistributedDecoding {
   std::vector<double> sum;     // sum_i of the clipped deltas plus noise, d values, update units

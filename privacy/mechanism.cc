@@ -80,7 +80,8 @@ absl::StatusOr<DpRoundParams> DistributedAtScale(const DpSpec& spec, double scal
   r.sampling_rate = spec.sampling_rate;
   const double total_stddev = spec.noise_multiplier * spec.clip_norm * scale;
   const double variance = total_stddev * total_stddev / static_cast<double>(spec.min_contributors);
-  r.local_variance = RoundUpToVarianceGrid(std::max(variance, 0x1.0p-8));
+  r.local_variance = spec.upper_bound ? std::max(variance, 0x1.0p-8)
+                                      : RoundUpToVarianceGrid(std::max(variance, 0x1.0p-8));
   if (r.local_variance > kMaxSamplerVariance) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "a noise share of variance %.6g is above the sampler's 2^44", r.local_variance));
@@ -96,7 +97,9 @@ absl::StatusOr<DpRoundParams> DistributedAtScale(const DpSpec& spec, double scal
   if (spec.clipped_count_stddev > 0) {
     r.count_magnitude = std::max<int64_t>(
         1, static_cast<int64_t>(std::floor(total_stddev / (2 * spec.clipped_count_stddev))));
-    const double h = static_cast<double>(r.count_magnitude);
+    const double h = spec.upper_bound
+                         ? std::max(1.0, total_stddev / (2 * spec.clipped_count_stddev))
+                         : static_cast<double>(r.count_magnitude);
     l2_squared += h * h;
     l1 += h;
     r.noised_coordinates += 1;

@@ -56,6 +56,11 @@ struct DpSpec {
   double log2_max_wrap = -20;
   double clipped_count_stddev = 0;  // > 0: adaptive clipping's count coordinate
   double sampling_rate = 0;         // > 0 only under a declared Poisson-sampling assumption
+  // For budget checks, not for sampling: account with the unrounded noise variance and with
+  // max(1, z C s / (2 clipped_count_stddev)) as the count's sensitivity, so that the resulting
+  // curve bounds every round of the same spec at this scale or a finer one (fewer contributors);
+  // the integer h of an actual round makes its count sensitivity jump with the scale.
+  bool upper_bound = false;
 };
 
 struct DpRoundParams {

@@ -20,29 +20,31 @@ std::string FormatRoundLine(const RoundMetrics& m, int64_t total_rounds) {
     return absl::StrFormat("round %*d/%d  FAILED: %s  (cohort %d, %.1f s)", width, m.round,
                            total_rounds, m.failure_reason, m.cohort, m.round_seconds);
   }
-  return absl::StrFormat(
+  std::string line = absl::StrFormat(
       "round %*d/%d  cohort %3d  survivors %3d  acc %.4f  loss %.4f  up %s  down %s  "
       "(per device %s / %s)  %.1f s",
       width, m.round, total_rounds, m.cohort, m.survivors, m.test_accuracy, m.test_loss,
       FormatBytes(static_cast<double>(m.bytes_up)), FormatBytes(static_cast<double>(m.bytes_down)),
       FormatBytes(m.bytes_up_per_device), FormatBytes(m.bytes_down_per_device), m.round_seconds);
+  if (m.epsilon_spent >= 0) absl::StrAppendFormat(&line, "  eps %.3f", m.epsilon_spent);
+  return line;
 }
 
 std::string MetricsCsv(const std::vector<RoundMetrics>& rounds) {
   std::string out =
       "round,committed,model_version,cohort,survivors,dropouts,test_accuracy,test_loss,"
       "train_loss,bytes_up,bytes_down,bytes_up_per_device,bytes_down_per_device,round_seconds,"
-      "failure_reason\n";
+      "epsilon_spent,dp_bits,failure_reason\n";
   for (const RoundMetrics& m : rounds) {
     std::string reason = m.failure_reason;
     for (char& c : reason) {
       if (c == ',' || c == '\n' || c == '"') c = ' ';
     }
-    absl::StrAppendFormat(&out, "%d,%d,%d,%d,%d,%d,%.6f,%.6f,%.6f,%d,%d,%.1f,%.1f,%.3f,%s\n",
-                          m.round, m.committed ? 1 : 0, m.model_version, m.cohort, m.survivors,
-                          m.dropouts, m.test_accuracy, m.test_loss, m.train_loss, m.bytes_up,
-                          m.bytes_down, m.bytes_up_per_device, m.bytes_down_per_device,
-                          m.round_seconds, reason);
+    absl::StrAppendFormat(
+        &out, "%d,%d,%d,%d,%d,%d,%.6f,%.6f,%.6f,%d,%d,%.1f,%.1f,%.3f,%.6f,%d,%s\n", m.round,
+        m.committed ? 1 : 0, m.model_version, m.cohort, m.survivors, m.dropouts, m.test_accuracy,
+        m.test_loss, m.train_loss, m.bytes_up, m.bytes_down, m.bytes_up_per_device,
+        m.bytes_down_per_device, m.round_seconds, m.epsilon_spent, m.dp_bits, reason);
   }
   return out;
 }
@@ -76,11 +78,12 @@ std::string MetricsJson(const std::vector<RoundMetrics>& rounds, const std::stri
         "\"survivors\": %d, \"dropouts\": %d, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
         "\"train_loss\": %.6f, \"bytes_up\": %d, \"bytes_down\": %d, "
         "\"bytes_up_per_device\": %.1f, \"bytes_down_per_device\": %.1f, "
-        "\"round_seconds\": %.3f, \"failure_reason\": %s}",
+        "\"round_seconds\": %.3f, \"epsilon_spent\": %.6f, \"dp_bits\": %d, "
+        "\"failure_reason\": %s}",
         i == 0 ? "" : ",", m.round, m.committed ? "true" : "false", m.model_version, m.cohort,
         m.survivors, m.dropouts, m.test_accuracy, m.test_loss, m.train_loss, m.bytes_up,
         m.bytes_down, m.bytes_up_per_device, m.bytes_down_per_device, m.round_seconds,
-        JsonString(m.failure_reason));
+        m.epsilon_spent, m.dp_bits, JsonString(m.failure_reason));
   }
   out += "\n  ]\n}\n";
   return out;

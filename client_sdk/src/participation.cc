@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/update_encoding.h"
 #include "secagg/packing.h"
+#include "secagg/random_source.h"
 
 namespace cohort::client::internal {
 namespace {
@@ -230,8 +231,8 @@ void Participation::Train() {
   // The delta replaces the trained parameters in place; the model is not needed any more.
   for (size_t i = 0; i < delta.size(); ++i) delta[i] -= model_[i];
   std::vector<float>().swap(model_);
-  absl::StatusOr<std::string> input =
-      EncodeInput(plan.codec(), std::move(delta), trained->num_examples, env_.random64());
+  absl::StatusOr<std::string> input = EncodeInput(
+      plan.codec(), std::move(delta), trained->num_examples, env_.random64(), *secagg::OsRandom());
   if (!input.ok()) return machine_->OnTrained(input.status());
   input_ = *std::move(input);
   if (absl::Status s = env_.store->SaveInput(input_); !s.ok() && env_.on_error) env_.on_error(s);

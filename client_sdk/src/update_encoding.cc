@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "codec/dp_codec.h"
 #include "codec/model.h"
 #include "codec/update_encoder.h"
 #include "secagg/packing.h"
@@ -21,7 +22,16 @@ int InputBits(const v1::CodecParams& codec) {
 }
 
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
-                                        int64_t num_examples, uint64_t seed) {
+                                        int64_t num_examples, uint64_t seed,
+                                        secagg::RandomSource& noise) {
+  if (codec.has_dp()) {
+    // The rotation is global, so a DP encoding is made whole (d' elements) and then packed.
+    absl::StatusOr<codec::EncodedUpdate> encoded =
+        codec::EncodeDpUpdate(codec, delta, num_examples, noise);
+    if (!encoded.ok()) return encoded.status();
+    std::vector<float>().swap(delta);
+    return secagg::Pack(encoded->values, InputBits(codec));
+  }
   // The shared codec validates the parameters, the length, NaN/Inf and the weight. Encoding block
   // by block straight into the packed form means no full-width uint64 vector ever exists
   // (FLOAT32 packs its bit patterns at 32 bits: little-endian float32s).

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "cohort/v1/plan.pb.h"
+#include "secagg/random_source.h"
 
 namespace cohort::client::internal {
 
@@ -24,10 +25,14 @@ int InputBits(const v1::CodecParams& codec);
 // Encodes the model delta (trained - base) with `num_examples` (capped by the plan) as the
 // FedAvg weight, as the plan's codec says (codec::UpdateEncoder), and packs it: vector_length =
 // params + 1 elements (the weight last). `delta` is consumed. `seed` drives stochastic
-// quantization. INVALID_ARGUMENT for sizes that do not match the plan, parameters the codec
-// refuses, a NaN or infinite delta, or num_examples < 1.
+// quantization. In a DP round (codec.dp set) the update is clipped, rotated, scaled, rounded and
+// noised instead (codec::EncodeDpUpdate): `noise` must be a CSPRNG the server cannot predict
+// (secagg::OsRandom()), or the server could subtract the device's noise share.
+// INVALID_ARGUMENT for sizes that do not match the plan, parameters the codec refuses, a NaN or
+// infinite delta, or num_examples < 1.
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
-                                        int64_t num_examples, uint64_t seed);
+                                        int64_t num_examples, uint64_t seed,
+                                        secagg::RandomSource& noise);
 
 // Elements [begin, begin + count) of a packed input. INVALID_ARGUMENT when out of range.
 absl::StatusOr<std::vector<uint64_t>> InputChunk(const v1::CodecParams& codec,

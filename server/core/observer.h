@@ -44,6 +44,13 @@ class CoordinatorObserver {
   }
   // outcome: "committed" or "failed".
   virtual void OnRoundEnded(absl::string_view outcome) { (void)outcome; }
+  // A DP task's spent epsilon changed (or was loaded): for the privacy gauges.
+  virtual void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
+                              double epsilon_budget) {
+    (void)task_id;
+    (void)epsilon_spent;
+    (void)epsilon_budget;
+  }
 };
 
 }  // namespace cohort::server

@@ -18,6 +18,7 @@
 #include "secagg/shamir.h"
 #include "secagg/share_bundle.h"
 #include "secagg/share_encryption.h"
+#include "server/core/dp_task.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -337,7 +338,7 @@ void Round::CloseForming(absl::Time now) {
   metrics_.set_selected(n);
   const int64_t num_parameters = ParameterCount(setup_.config.layout());
   absl::StatusOr<cohort::v1::CodecParams> codec =
-      ResolveRoundCodec(setup_.config.codec(), num_parameters, n);
+      ResolveRoundCodec(setup_.config, num_parameters, n, setup_.dp_clip_norm, *setup_.random);
   if (!codec.ok()) {
     Fail(absl::StrCat("codec parameters: ", codec.status().message()), now);
     return;
@@ -354,6 +355,7 @@ void Round::CloseForming(absl::Time now) {
   *plan.mutable_training() = setup_.config.training();
   *plan.mutable_codec() = *codec;
   *plan.mutable_deadlines() = setup_.config.deadlines();
+  if (codec->has_dp()) *metrics_.mutable_privacy() = DescribeRound(codec->dp());
 
   if (secure()) {
     const auto& sc = setup_.config.secagg();
@@ -980,10 +982,7 @@ absl::StatusOr<AggregateResult> Round::Aggregate() const {
   if (!ready_to_commit_) {
     return absl::FailedPreconditionError("the round has no complete sum to aggregate");
   }
-  if (plan_template_.codec().encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    return DecodeFloatSum(float_sum_, plan_template_.codec(), contributors_);
-  }
-  return DecodeQuantizedSum(sum_, plan_template_.codec(), contributors_);
+  return DecodeRoundSum(plan_template_.codec(), sum_, float_sum_, contributors_, *setup_.random);
 }
 
 cohort::v1::RoundSummary Round::Summary() const {

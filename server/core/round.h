@@ -72,7 +72,9 @@ struct RoundSetup {
   std::string round_id;
   cohort::v1::TaskConfig config;  // validated
   std::shared_ptr<const cohort::v1::Model> base_model;
-  secagg::RandomSource* random = nullptr;  // not owned; graph seeds
+  secagg::RandomSource* random = nullptr;  // not owned; graph and rotation seeds, central noise
+  // DP tasks: the clip norm of this round (adaptive clipping moves it); 0 = the config's.
+  double dp_clip_norm = 0;
 };
 
 // What a phase change or a drop looked like, for the owner's observers.
@@ -138,8 +140,14 @@ class Round {
   // The running sum in Z_(2^m) (QUANTIZED); with ready_to_commit() it is the exact, unmasked
   // sum of the contributors' encoded inputs. Empty before forming closes and after the end.
   absl::Span<const uint64_t> sum() const { return sum_; }
+  // The round's codec parameters, once forming closed (DP rounds: with codec().dp()).
+  const cohort::v1::CodecParams& codec() const { return plan_template_.codec(); }
 
   cohort::v1::RoundSummary Summary() const;
+  // DP rounds: what the round spent, once the owner has charged it (shown in Summary()).
+  void RecordPrivacy(const cohort::v1::RoundPrivacy& privacy) {
+    *metrics_.mutable_privacy() = privacy;
+  }
 
   struct ParticipantRecord {
     int32_t index = 0;

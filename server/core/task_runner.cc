@@ -9,6 +9,7 @@
 #include "base/logging.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "server/core/dp_task.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   }
   task.set_latest_model_version(latest_model.version());
   task.clear_current_round();
+  if (DpEnabled(task.config()) && task.privacy().rdp_orders_size() == 0) {
+    *task.mutable_privacy() = InitialPrivacyBudget(task.config());
+  }
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
       last_round_number, store, observer, random, std::move(*optimizer)));
@@ -72,9 +76,32 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       observer_(observer),
       random_(random),
       optimizer_(std::move(optimizer)),
-      refusal_(CheckThreatModelServed(task_.config().secagg())) {}
+      refusal_(CheckThreatModelServed(task_.config().secagg())) {
+  ReportPrivacy();
+}
+
+void TaskRunner::ReportPrivacy() {
+  if (observer_ == nullptr || !DpEnabled(config())) return;
+  observer_->OnPrivacySpent(task_id(), task_.privacy().epsilon_spent(),
+                            task_.privacy().epsilon_budget());
+}
+
+cohort::v1::RoundPrivacy TaskRunner::ChargeCurrentRound(const AggregateResult* result,
+                                                        cohort::v1::Task* task) {
+  const cohort::v1::RoundPrivacy charged =
+      ChargeRound(config(), current_->codec().dp(), result, task->mutable_privacy());
+  current_->RecordPrivacy(charged);
+  COHORT_LOG_INFO("privacy charged task={} round={} round_epsilon={} epsilon_spent={} budget={}",
+                  task_id(), current_->round_number(), charged.round_epsilon(),
+                  charged.epsilon_spent(), task->privacy().epsilon_budget());
+  return charged;
+}
 
 absl::Status TaskRunner::CheckServed() const {
+  if (refusal_.ok() && task_.privacy().exhausted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id(), " cannot run rounds: ", task_.privacy().stop_reason()));
+  }
   if (refusal_.ok()) return refusal_;
   return absl::FailedPreconditionError(
       absl::StrCat("task ", task_id(), " cannot run rounds: ", refusal_.message()));
@@ -119,6 +146,8 @@ bool TaskRunner::CatchUpWithStore() {
       task_.set_latest_model_version(latest->version());
       task_.set_rounds_committed(stored->rounds_committed());
       task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
+      // The stored task carries that commit's privacy charge; the local one charged it too.
+      if (stored->has_privacy()) *task_.mutable_privacy() = stored->privacy();
       model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
       task_unsaved_ = true;
     }
@@ -258,6 +287,18 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
     Persist();
     return;
   }
+  if (DpEnabled(config())) {
+    if (absl::Status s =
+            CheckNextRound(config(), ParameterCount(config().layout()), task_.mutable_privacy());
+        !s.ok()) {
+      // Never overspend: the round is not opened, and the task says why.
+      COHORT_LOG_WARN("task paused task={} reason={}", task_id(), std::string(s.message()));
+      SetState(cohort::v1::TASK_STATE_PAUSED, now);
+      Emit(RoundEvent::KIND_TASK_STATE_CHANGED, now, std::string(s.message()));
+      Persist();
+      return;
+    }
+  }
   RoundSetup setup;
   setup.task_id = task_id();
   setup.round_number = ++last_round_number_;
@@ -268,6 +309,7 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   setup.config = config();
   setup.base_model = model_;
   setup.random = random_;
+  setup.dp_clip_norm = task_.privacy().clip_norm();
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
                   current_->round_number(), current_->round_id(), model_->version());
@@ -283,11 +325,19 @@ void TaskRunner::Commit(absl::Time now) {
   absl::StatusOr<cohort::v1::Model> next = result.ok()
                                                ? optimizer_->Apply(*model_, result->average_delta)
                                                : absl::StatusOr<cohort::v1::Model>(result.status());
+  const bool dp = current_->codec().has_dp();
   if (!next.ok()) {
+    // The server has decoded the noisy sum (or tried to): a DP round is spent all the same.
+    if (dp) {
+      ChargeCurrentRound(result.ok() ? &*result : nullptr, &task_);
+      ReportPrivacy();
+    }
     current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
     return;
   }
   cohort::v1::Task task = task_;
+  cohort::v1::RoundPrivacy charged;
+  if (dp) charged = ChargeCurrentRound(&*result, &task);
   task.set_latest_model_version(next->version());
   task.set_rounds_committed(task.rounds_committed() + 1);
   if (!task.continuous())
@@ -299,10 +349,17 @@ void TaskRunner::Commit(absl::Time now) {
   ToProto(now, summary.mutable_ended_at());
   if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
     uncertain_commit_round_ = current_->round_number();
+    // Whether or not the commit landed, the noisy sum was seen: keep the charge (EndRound
+    // persists the task; if the commit did land, CatchUpWithStore takes the stored charge).
+    if (dp) {
+      *task_.mutable_privacy() = task.privacy();
+      ReportPrivacy();
+    }
     current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
     return;
   }
   task_ = std::move(task);
+  if (dp) ReportPrivacy();
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));
   current_->MarkCommitted(model_->version(), now);
   COHORT_LOG_INFO("round committed task={} round={} contributors={} total_weight={} model={}",

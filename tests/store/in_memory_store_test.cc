@@ -22,6 +22,7 @@ TEST_CASE("InMemoryStore_CommitRound") { test_util::CommitRoundContract(Factory(
 TEST_CASE("InMemoryStore_Participation") { test_util::ParticipationContract(Factory()); }
 TEST_CASE("InMemoryStore_Audit") { test_util::AuditContract(Factory()); }
 TEST_CASE("InMemoryStore_Concurrency") { test_util::ConcurrencyContract(Factory()); }
+TEST_CASE("InMemoryStore_Privacy") { test_util::PrivacyContract(Factory()); }
 
 }  // namespace
 }  // namespace cohort::server
