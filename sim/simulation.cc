@@ -594,9 +594,12 @@ std::string FormatSummary(const SimOptions& options, const SimulationResult& r) 
       r.rounds_committed, r.rounds_failed, r.wall_seconds, 100.0 * r.final_accuracy, r.final_loss,
       options.model, r.mean_round_seconds, FormatBytes(r.mean_bytes_up_per_device),
       FormatBytes(r.mean_bytes_down_per_device),
-      options.secagg ? absl::StrFormat("SecAgg+, %d-bit", options.bits)
-                     : (options.quantize ? absl::StrFormat("no SecAgg, %d-bit", options.bits)
-                                         : "plain float32 FedAvg"));
+      options.dp != "none"
+          ? (options.secagg ? absl::StrFormat("SecAgg+, %s DP", options.dp)
+                            : std::string("plain float32, central DP"))
+          : (options.secagg ? absl::StrFormat("SecAgg+, %d-bit", options.bits)
+                            : (options.quantize ? absl::StrFormat("no SecAgg, %d-bit", options.bits)
+                                                : "plain float32 FedAvg")));
   if (options.dropout > 0) {
     absl::StrAppendFormat(&out, "  injected dropouts     %d (rate %.2f per selected device)\n",
                           r.injected_dropouts, options.dropout);
