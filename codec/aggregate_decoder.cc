@@ -1,11 +1,13 @@
 #include "codec/aggregate_decoder.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "codec/codec_params.h"
+#include "codec/evaluation_metrics.h"
 
 namespace cohort::codec {
 namespace {
@@ -13,9 +15,11 @@ namespace {
 absl::Status CheckShape(size_t sum_size, const cohort::v1::CodecParams& params,
                         int32_t contributors) {
   if (absl::Status s = ValidateCodecParams(params); !s.ok()) return s;
-  if (static_cast<int64_t>(sum_size) != params.vector_length()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the sum has ", sum_size, " elements, codec.vector_length is ", params.vector_length()));
+  if (static_cast<int64_t>(sum_size) != UpdateLength(params) || UpdateLength(params) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("the sum has ", sum_size,
+                                                   " elements, the update part of "
+                                                   "codec.vector_length is ",
+                                                   UpdateLength(params)));
   }
   if (contributors < 1) {
     return absl::InvalidArgumentError(
@@ -152,10 +156,21 @@ absl::Status PlainAccumulator::Add(absl::Span<const uint64_t> encoded) {
 }
 
 absl::StatusOr<AggregateResult> PlainAccumulator::Decode() const {
+  const auto update = static_cast<size_t>(UpdateLength(params_));
   if (params_.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    return DecodeFloatSum(float_sum_, params_, contributors_);
+    return DecodeFloatSum(absl::MakeConstSpan(float_sum_).first(update), params_, contributors_);
   }
-  return DecodeQuantizedSum(quantized_sum_, params_, contributors_);
+  return DecodeQuantizedSum(absl::MakeConstSpan(quantized_sum_).first(update), params_,
+                            contributors_);
+}
+
+absl::StatusOr<EvaluationSums> PlainAccumulator::DecodeEvaluation() const {
+  const auto update = static_cast<size_t>(UpdateLength(params_));
+  // Only one of the two sums exists (the encoding's); the other stays empty.
+  auto tail = [update](const auto& sum) {
+    return absl::MakeConstSpan(sum).subspan(std::min(update, sum.size()));
+  };
+  return DecodeEvaluationSum(params_, tail(quantized_sum_), tail(float_sum_), contributors_);
 }
 
 }  // namespace cohort::codec

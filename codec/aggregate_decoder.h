@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "codec/evaluation_metrics.h"
 #include "cohort/v1/plan.pb.h"
 
 namespace cohort::codec {
@@ -37,7 +38,8 @@ struct AggregateResult {
   double unclipped_count = 0;
 };
 
-// `sum` is the exact sum in Z_(2^modulus_bits) of `contributors` QUANTIZED encoded updates.
+// `sum` is the exact sum in Z_(2^modulus_bits) of `contributors` QUANTIZED encoded updates: the
+// update part of the vector (UpdateLength(params) elements, without evaluation counts).
 absl::StatusOr<AggregateResult> DecodeQuantizedSum(absl::Span<const uint64_t> sum,
                                                    const cohort::v1::CodecParams& params,
                                                    int32_t contributors);
@@ -64,8 +66,10 @@ class PlainAccumulator {
   // element >= 2^modulus_bits; the sum is unchanged then.
   absl::Status Add(absl::Span<const uint64_t> encoded);
 
-  // Decodes the current sum (codes as DecodeQuantizedSum / DecodeFloatSum).
+  // Decodes the update part of the current sum (codes as DecodeQuantizedSum / DecodeFloatSum).
   absl::StatusOr<AggregateResult> Decode() const;
+  // Decodes the evaluation counts after the update (codes as DecodeEvaluationSum).
+  absl::StatusOr<EvaluationSums> DecodeEvaluation() const;
 
   int32_t contributors() const { return contributors_; }
   // The running sum: QUANTIZED elements of Z_(2^m), or FLOAT32 sums.

@@ -185,7 +185,7 @@ TEST_CASE("DecodeQuantizedSum_RefusesASumOfTheWrongLength") {
   const CodecParams p = Params(2, 8, 10, 5, 1.0);
   auto result = DecodeQuantizedSum(std::vector<uint64_t>{1, 1}, p, 1);
   REQUIRE(result.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(Contains(result.status(), "the sum has 2 elements, codec.vector_length is 3"));
+  CHECK(Contains(result.status(), "the sum has 2 elements, the update part of codec.vector_length is 3"));
 }
 
 TEST_CASE("DecodeQuantizedSum_RefusesATotalWeightNoCohortCouldHave") {

@@ -122,9 +122,26 @@ absl::Status ValidateCodecParams(const CodecParams& params) {
       !s.ok()) {
     return s;
   }
-  if (params.vector_length() < 2 || params.vector_length() > kMaxParameters + 1) {
-    return Invalid("vector_length", absl::StrCat("in [2, ", kMaxParameters + 1, "]"),
-                   params.vector_length());
+  if (params.metric_elements() != 0 && params.metric_elements() != 3) {
+    return Invalid("metric_elements", "0 or 3", params.metric_elements());
+  }
+  if (params.evaluation_only()) {
+    if (params.metric_elements() != 3 || params.vector_length() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "codec.evaluation_only needs metric_elements = vector_length = 3, got ",
+          params.metric_elements(), " and ", params.vector_length()));
+    }
+  } else {
+    const int64_t update = params.vector_length() - params.metric_elements();
+    if (update < 2 || update > kMaxParameters + 1) {
+      return Invalid("vector_length",
+                     absl::StrCat("in [2, ", kMaxParameters + 1, "] plus metric_elements"),
+                     params.vector_length());
+    }
+  }
+  if (!(params.max_eval_loss() >= 0) || !std::isfinite(params.max_eval_loss())) {
+    return absl::InvalidArgumentError(absl::StrCat("codec.max_eval_loss must be >= 0, got ",
+                                                   params.max_eval_loss()));
   }
   if (params.chunk_elements() < 0) {
     return Invalid("chunk_elements", ">= 0", params.chunk_elements());

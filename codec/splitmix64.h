@@ -9,8 +9,8 @@
 //
 // We use our own generator and our own conversion to doubles, not <random>'s distributions,
 // whose output is implementation-defined: a seed must give the same model and the same encoded
-// update with every standard library. The sequence is bit-identical to the SDK trainer's
-// SplitMix64 (client_sdk/trainer/splitmix64.h).
+// update with every standard library. The SDK trainer and the simulator use the same
+// generator for shuffles and partitions.
 //
 //   SplitMix64 rng(MixSeed(seed, kStream));
 //   double u = rng.NextDouble();                 // uniform in [0, 1), 53 random bits
@@ -19,6 +19,7 @@
 // This class is not thread-safe; the free functions are pure.
 
 #include <cstdint>
+#include <utility>
 
 namespace cohort::codec {
 
@@ -40,6 +41,36 @@ class SplitMix64 {
 
   constexpr uint64_t Next() { return SplitMix64Mix(state_ += kSplitMix64Gamma); }
   constexpr double NextDouble() { return ToUnitDouble(Next()); }
+
+  // Uniform in (0, 1]: safe to take the logarithm of.
+  constexpr double NextDoubleOpenZero() {
+    return static_cast<double>((Next() >> 11) + 1) * 0x1.0p-53;
+  }
+
+  // Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject). Requires n > 0.
+  uint64_t NextBelow(uint64_t n) {
+    unsigned __int128 m = static_cast<unsigned __int128>(Next()) * n;
+    auto low = static_cast<uint64_t>(m);
+    if (low < n) {
+      const uint64_t threshold = -n % n;
+      while (low < threshold) {
+        m = static_cast<unsigned __int128>(Next()) * n;
+        low = static_cast<uint64_t>(m);
+      }
+    }
+    return static_cast<uint64_t>(m >> 64);
+  }
+
+  // Fisher-Yates shuffle of [first, last).
+  template <typename RandomIt>
+  void Shuffle(RandomIt first, RandomIt last) {
+    const auto n = static_cast<uint64_t>(last - first);
+    for (uint64_t i = n; i > 1; --i) {
+      const uint64_t j = NextBelow(i);
+      using std::swap;
+      swap(first[i - 1], first[j]);
+    }
+  }
 
   // Output `index` (0-based) of the stream a generator seeded with `seed` produces, i.e. the
   // value of the (index + 1)-th Next() call, without producing the ones before it.

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/codec_params.h"
+#include "codec/evaluation_metrics.h"
 #include "codec/splitmix64.h"
 
 namespace cohort::codec {
@@ -39,10 +40,13 @@ absl::StatusOr<UpdateEncoder> UpdateEncoder::Create(const cohort::v1::CodecParam
     return absl::InvalidArgumentError(
         "a DP round's update is encoded by EncodeDpUpdate (codec/dp_codec.h), not UpdateEncoder");
   }
-  if (static_cast<int64_t>(delta.size()) + 1 != params.vector_length()) {
-    return absl::InvalidArgumentError(absl::StrCat("a delta of ", delta.size(),
-                                                   " values does not fit codec.vector_length ",
-                                                   params.vector_length(), " (parameters + 1)"));
+  if (static_cast<int64_t>(delta.size()) + 1 != UpdateLength(params)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a delta of ", delta.size(), " values does not fit codec.vector_length ",
+        params.vector_length(), " (parameters + 1", params.metric_elements() > 0
+                                                        ? absl::StrCat(" + ", params.metric_elements(), " evaluation counts")
+                                                        : std::string(),
+        ")"));
   }
   if (num_examples <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -25,11 +25,13 @@ void AdminClient::Prepare(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
 }
 
-absl::StatusOr<cohort::v1::Task> AdminClient::CreateTask(const cohort::v1::TaskConfig& config) {
+absl::StatusOr<cohort::v1::Task> AdminClient::CreateTask(const cohort::v1::TaskConfig& config,
+                                                         const std::string& onnx_model) {
   grpc::ClientContext context;
   Prepare(&context);
   cohort::v1::CreateTaskRequest request;
   *request.mutable_config() = config;
+  request.set_onnx_model(onnx_model);
   cohort::v1::Task task;
   const grpc::Status status = stub_->CreateTask(&context, request, &task);
   if (!status.ok()) return FromGrpc(status, "CreateTask");
@@ -105,6 +107,7 @@ absl::StatusOr<ModelVersion> AdminClient::DownloadModel(const std::string& task_
         model.layout.tensors.push_back(
             client::TensorSpec{t.name(), std::vector<int64_t>(t.shape().begin(), t.shape().end())});
       }
+      if (part.has_graph()) model.layout.graph = part.graph().SerializeAsString();
       total = part.total_size();
       sha256 = part.sha256();
       if (total < 0 || total % 4 != 0) {

@@ -27,7 +27,10 @@ class AdminClient {
  public:
   AdminClient(std::shared_ptr<grpc::Channel> channel, std::string token);
 
-  absl::StatusOr<cohort::v1::Task> CreateTask(const cohort::v1::TaskConfig& config);
+  // `onnx_model`, when not empty, is an ONNX file the server imports as the task's graph and
+  // initial parameters (the config then has neither).
+  absl::StatusOr<cohort::v1::Task> CreateTask(const cohort::v1::TaskConfig& config,
+                                              const std::string& onnx_model = "");
   absl::StatusOr<cohort::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<cohort::v1::Task> StartRounds(const std::string& task_id, int64_t count);
   absl::StatusOr<cohort::v1::Task> PauseTask(const std::string& task_id);

@@ -18,6 +18,7 @@
 
 #include "CLI/CLI.hpp"
 #include "client_sdk/trainer/eigen_trainer.h"
+#include "model/zoo.h"
 #include "sim/dataset.h"
 #include "sim/partition.h"
 #include "sim/metrics.h"
@@ -91,9 +92,10 @@ int Run(const Flags& f) {
   auto evaluator = client::EigenTrainer::Create(data.test.features, data.test.labels,
                                                 data.test.num_features, 0)
                        .value();
-  const client::ModelLayout layout = f.model == "softmax"
-                                         ? client::SoftmaxRegressionLayout(784, 10)
-                                         : client::MlpLayout(784, f.hidden, 10);
+  const client::ModelLayout layout =
+      f.model == "softmax" ? client::SoftmaxRegressionLayout(784, 10)
+      : f.model == "cnn"   ? client::GraphLayout(model::SmallCnnGraph(28, 10)).value()
+                           : client::MlpLayout(784, f.hidden, 10);
   std::vector<float> model = client::GlorotUniformParameters(layout, f.seed);
   std::printf("model=%s params=%zu devices=%d per_round=%d partition=%s alpha=%g skew=%.3f "
               "epochs=%d batch=%d lr=%g server_lr=%g clip=%g bits=%d\n",
@@ -194,7 +196,8 @@ int main(int argc, char** argv) {
   cohort::sim::Flags f;
   CLI::App app{"In-process FedAvg dry run over Fashion-MNIST (picks cohort-sim defaults)"};
   app.add_option("--data_dir", f.data_dir, "Directory of the Fashion-MNIST IDX files");
-  app.add_option("--model", f.model, "mlp or softmax")->check(CLI::IsMember({"mlp", "softmax"}));
+  app.add_option("--model", f.model, "mlp, softmax or cnn")
+      ->check(CLI::IsMember({"mlp", "softmax", "cnn"}));
   app.add_option("--hidden", f.hidden, "MLP hidden width");
   app.add_option("--devices", f.devices, "Simulated devices");
   app.add_option("--rounds", f.rounds, "Rounds");

@@ -61,10 +61,16 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--data_dir", o.data_dir,
                  "Directory of the Fashion-MNIST IDX files (Debian: dataset-fashion-mnist)")
       ->capture_default_str();
-  app.add_option("--model", o.model, "mlp (one hidden ReLU layer) or softmax (regression)")
-      ->check(CLI::IsMember({"mlp", "softmax"}))
+  app.add_option("--model", o.model,
+                 "mlp (one hidden ReLU layer), softmax (regression), cnn (LeNet-style, 5,994 "
+                 "parameters) or the path of an .onnx file ([N,1,28,28] or [N,784] in, 10 "
+                 "classes out)")
       ->capture_default_str();
   app.add_option("--hidden", o.hidden, "MLP hidden width")->capture_default_str();
+  app.add_option("--holdout", o.holdout,
+                 "Fraction of each device's examples held out for federated evaluation "
+                 "(0 = no federated evaluation)")
+      ->capture_default_str();
   app.add_option("--local_epochs", o.local_epochs, "Local epochs per round")
       ->capture_default_str();
   app.add_option("--batch_size", o.batch_size, "Local mini-batch size")->capture_default_str();

@@ -24,6 +24,11 @@ struct RoundMetrics {
   // The global model after the round, evaluated on the held-out test set.
   double test_accuracy = 0.0;
   double test_loss = 0.0;
+  // Federated evaluation: the model the round started from (version model_version - 1), on the
+  // cohort's held-out examples, summed by the round (-1 / 0 when the round did not evaluate).
+  double federated_accuracy = -1.0;
+  double federated_loss = -1.0;
+  int64_t federated_examples = 0;
   // Mean local training loss reported by the devices (-1 when unknown).
   double train_loss = -1.0;
   // Bytes over the device API, both directions, all devices of the round (protobuf payload

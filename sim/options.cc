@@ -2,8 +2,10 @@
 
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/zoo.h"
 #include "secagg/parameter_finder.h"
 #include "sim/metrics.h"
 
@@ -102,7 +104,9 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (!(o.alpha > 0.0) || !std::isfinite(o.alpha)) {
     return Bad("alpha", "> 0", absl::StrCat(o.alpha));
   }
-  if (o.model != "mlp" && o.model != "softmax") return Bad("model", "mlp or softmax", o.model);
+  if (o.model != "mlp" && o.model != "softmax" && o.model != "cnn" && !IsOnnxModel(o)) {
+    return Bad("model", "mlp, softmax, cnn or the path of an .onnx file", o.model);
+  }
   if (o.hidden < 1) return Bad("hidden", ">= 1", absl::StrCat(o.hidden));
   if (o.local_epochs < 1) return Bad("local_epochs", ">= 1", absl::StrCat(o.local_epochs));
   if (o.batch_size < 1) return Bad("batch_size", ">= 1", absl::StrCat(o.batch_size));
@@ -172,6 +176,7 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
     }
   }
   if (o.device_threads < 0) return Bad("device_threads", ">= 0", absl::StrCat(o.device_threads));
+  if (!(o.holdout >= 0 && o.holdout < 0.9)) return Bad("holdout", "in [0, 0.9)", absl::StrCat(o.holdout));
   if (!o.server.empty() && (o.admin_server.empty() || o.admin_token.empty())) {
     return absl::InvalidArgumentError(
         "--server needs --admin_server and --admin_token (or --admin_token_file)");
@@ -184,11 +189,15 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   return absl::OkStatus();
 }
 
-client::ModelLayout SimModelLayout(const SimOptions& options) {
-  constexpr int64_t kInputs = 28 * 28;
+bool IsOnnxModel(const SimOptions& options) { return absl::EndsWith(options.model, ".onnx"); }
+
+cohort::v1::ModelGraph SimModelGraph(const SimOptions& options) {
+  constexpr int64_t kSide = 28;
   constexpr int64_t kClasses = 10;
-  return options.model == "softmax" ? client::SoftmaxRegressionLayout(kInputs, kClasses)
-                                    : client::MlpLayout(kInputs, options.hidden, kClasses);
+  if (options.model == "softmax") return model::SoftmaxRegressionGraph(kSide * kSide, kClasses);
+  if (options.model == "cnn") return model::SmallCnnGraph(kSide, kClasses);
+  if (options.model == "mlp") return model::MlpGraph(kSide * kSide, options.hidden, kClasses);
+  return cohort::v1::ModelGraph();
 }
 
 cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
@@ -199,13 +208,11 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
                                               ? absl::StrFormat("(%g)", o.alpha)
                                               : std::string(),
                                           o.seed));
-  for (const client::TensorSpec& t : SimModelLayout(o).tensors) {
-    cohort::v1::TensorSpec* spec = config.mutable_layout()->add_tensors();
-    spec->set_name(t.name);
-    for (int64_t d : t.shape) spec->add_shape(d);
-    spec->set_dtype(cohort::v1::DTYPE_FLOAT32);
+  if (!IsOnnxModel(o)) {
+    *config.mutable_graph() = SimModelGraph(o);
+    config.mutable_initial_model()->set_glorot_uniform_seed(o.seed);
   }
-  config.mutable_initial_model()->set_glorot_uniform_seed(o.seed);
+  config.mutable_evaluation()->set_enabled(o.holdout > 0);
   cohort::v1::TrainingParams* training = config.mutable_training();
   training->set_local_epochs(o.local_epochs);
   training->set_batch_size(o.batch_size);
@@ -269,7 +276,7 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
 std::string OptionsJson(const SimOptions& o) {
   return absl::StrFormat(
       "{\"server\": %s, \"population\": %s, \"data_dir\": %s, \"partition\": %s, \"alpha\": %g, "
-      "\"devices\": %d, \"rounds\": %d, \"target_cohort_size\": %d, \"selected_per_round\": %d, "
+      "\"holdout\": %g, \"devices\": %d, \"rounds\": %d, \"target_cohort_size\": %d, \"selected_per_round\": %d, "
       "\"over_selection\": %g, \"model\": %s, \"hidden\": %d, \"local_epochs\": %d, "
       "\"batch_size\": %d, \"client_lr\": %g, \"server_lr\": %g, \"optimizer\": %s, "
       "\"secagg\": %s, \"quantize\": %s, \"bits\": %d, \"clip\": %g, \"max_example_weight\": %d, "
@@ -278,7 +285,7 @@ std::string OptionsJson(const SimOptions& o) {
       "\"dp_budget\": %g, \"dp_bits\": %d, \"dp_adaptive_clipping\": %s, "
       "\"dp_weighting\": %s, \"seed\": %d}",
       JsonString(o.server.empty() ? "in-process" : o.server), JsonString(o.population),
-      JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.devices, o.rounds,
+      JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.holdout, o.devices, o.rounds,
       TargetCohortSize(o), SelectedCohortSize(o), o.over_selection, JsonString(o.model), o.hidden,
       o.local_epochs, o.batch_size, o.client_lr, o.server_lr, JsonString(o.optimizer),
       o.secagg ? "true" : "false", o.quantize ? "true" : "false", o.bits, o.clip,

@@ -42,9 +42,14 @@ struct SimOptions {
   int min_participants = 0;
 
   // Model and training.
-  std::string model = "mlp";  // "mlp" or "softmax"
+  // "mlp", "softmax", "cnn" (model::SmallCnnGraph) or the path of an ONNX file taking
+  // [N, 1, 28, 28] or [N, 784] and giving 10 classes.
+  std::string model = "mlp";
   int hidden = 64;
   int local_epochs = 5;
+  // Fraction of each device's examples held out of training for federated evaluation (the task
+  // then enables config.evaluation); 0 turns federated evaluation off.
+  double holdout = 0.1;
   int batch_size = 32;
   double client_lr = 0.1;
   double server_lr = 1.0;
@@ -117,9 +122,15 @@ absl::StatusOr<int> SecAggCorrectnessBits(const SimOptions& options);
 // Returns INVALID_ARGUMENT naming the flag (e.g. "--alpha must be > 0, got -1").
 absl::Status ValidateSimOptions(const SimOptions& options);
 
-client::ModelLayout SimModelLayout(const SimOptions& options);
+// True when --model names an ONNX file rather than a built-in model.
+bool IsOnnxModel(const SimOptions& options);
 
-// The admin API task for this run (options validated).
+// The built-in model's graph (mlp, softmax, cnn); unset for an ONNX model, which the server
+// imports.
+cohort::v1::ModelGraph SimModelGraph(const SimOptions& options);
+
+// The admin API task for this run (options validated). For an ONNX model it has neither graph
+// nor initial model: the request carries the file.
 cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& options);
 
 // The options as a JSON object, recorded in metrics.json.

@@ -33,7 +33,8 @@ TEST_CASE("ValidateSimOptions_BadValue_IsInvalidArgumentNamingTheFlag") {
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.devices = 0; }), "--devices"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.bits = 1; }), "--bits"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dropout = 1.0; }), "--dropout"));
-  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.model = "cnn"; }), "--model"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.model = "resnet"; }), "--model"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.holdout = 0.95; }), "--holdout"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.quantize = false; }), "--no-secagg"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.cohort_size = 90; }), "--devices"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server = "h:1"; }), "--admin_server"));
@@ -45,9 +46,11 @@ TEST_CASE("MakeTaskConfig_CarriesModelTrainingCodecAndSecAgg") {
   o.secagg = false;
   o.quantize = false;
   const cohort::v1::TaskConfig c = MakeTaskConfig(o);
-  REQUIRE(c.layout().tensors_size() == 2);
-  CHECK(c.layout().tensors(0).name() == "dense/kernel");
-  CHECK(c.layout().tensors(0).shape(0) == 784);
+  REQUIRE(c.graph().layers_size() == 1);
+  CHECK(c.graph().layers(0).name() == "dense");
+  CHECK(c.graph().input_shape(0) == 784);
+  CHECK(c.layout().tensors_size() == 0);  // the server derives it from the graph
+  CHECK(c.evaluation().enabled());        // --holdout 0.1 by default
   CHECK(c.target_cohort_size() == 10);
   CHECK(c.over_selection_factor() == 1.3);
   CHECK(c.training().local_epochs() == o.local_epochs);
@@ -56,7 +59,16 @@ TEST_CASE("MakeTaskConfig_CarriesModelTrainingCodecAndSecAgg") {
   CHECK(c.codec().encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32);
   CHECK(c.initial_model().glorot_uniform_seed() == o.seed);
   const cohort::v1::TaskConfig mlp = MakeTaskConfig(SimOptions());
-  CHECK(mlp.layout().tensors_size() == 4);
+  CHECK(mlp.graph().layers_size() == 3);
+  o.model = "cnn";
+  o.holdout = 0;
+  const cohort::v1::TaskConfig cnn = MakeTaskConfig(o);
+  CHECK(cnn.graph().layers(0).has_conv2d());
+  CHECK_FALSE(cnn.evaluation().enabled());
+  o.model = "model.onnx";
+  const cohort::v1::TaskConfig onnx = MakeTaskConfig(o);
+  CHECK_FALSE(onnx.has_graph());  // the request carries the file
+  CHECK_FALSE(onnx.has_initial_model());
   CHECK(mlp.secagg().enabled());
   CHECK(mlp.codec().encoding() == cohort::v1::UPDATE_ENCODING_QUANTIZED);
   CHECK(mlp.codec().bits() == 8);

@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "client_sdk/trainer/splitmix64.h"
+#include "codec/splitmix64.h"
 
 namespace cohort::sim {
 
-using client::MixSeed;
-using client::SplitMix64;
+using codec::MixSeed;
+using codec::SplitMix64;
 
 // Standard normal by the Marsaglia polar method.
 double SampleStandardNormal(SplitMix64& rng);

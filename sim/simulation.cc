@@ -8,11 +8,13 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <queue>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -37,6 +39,14 @@ namespace cohort::sim {
 namespace {
 
 using client::Stage;
+
+absl::StatusOr<std::string> ReadModelFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("--model: cannot read ", path));
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
 
 // How often the evaluator asks the server how the task is doing.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(200);
@@ -153,7 +163,6 @@ class SimulationImpl : public Simulation {
   std::string device_address_;
   std::unique_ptr<AdminClient> admin_;
   std::string task_id_;
-  client::ModelLayout layout_;
 
   std::vector<std::unique_ptr<Device>> devices_;
   std::atomic<int64_t> last_ended_round_{0};
@@ -184,7 +193,6 @@ absl::Status SimulationImpl::Init() {
   COHORT_RETURN_IF_ERROR(ValidateSimOptions(options_));
   // Before any channel exists: the counter hooks every channel the process creates.
   InstallDeviceTrafficCounter();
-  layout_ = SimModelLayout(options_);
   output_dir_ = options_.output_dir;
   if (output_dir_.empty()) output_dir_ = "out/sim";
   std::error_code error;
@@ -198,8 +206,12 @@ absl::Status SimulationImpl::Init() {
   if (!output_dir_.empty() && output_dir_.back() == '/') output_dir_.pop_back();
   COHORT_RETURN_IF_ERROR(LoadData());
   COHORT_RETURN_IF_ERROR(StartOrConnectServer());
+  std::string onnx_model;
+  if (IsOnnxModel(options_)) {
+    COHORT_ASSIGN_OR_RETURN(onnx_model, ReadModelFile(options_.model));
+  }
   COHORT_ASSIGN_OR_RETURN(const cohort::v1::Task task,
-                          admin_->CreateTask(MakeTaskConfig(options_)));
+                          admin_->CreateTask(MakeTaskConfig(options_), onnx_model));
   task_id_ = task.task_id();
   return CreateDevices();
 }
@@ -259,8 +271,9 @@ absl::Status SimulationImpl::CreateDevices() {
     Dataset shard = Subset(data_.train, partition_[d]);
     COHORT_ASSIGN_OR_RETURN(
         std::unique_ptr<client::EigenTrainer> trainer,
-        client::EigenTrainer::Create(std::move(shard.features), std::move(shard.labels),
-                                     shard.num_features, MixSeed(options_.seed, d)));
+        client::EigenTrainer::Create(
+            std::move(shard.features), std::move(shard.labels), shard.num_features,
+            client::EigenTrainer::Options{MixSeed(options_.seed, d), options_.holdout}));
     device->trainer = std::make_unique<RecordingTrainer>(std::move(trainer), &train_losses_);
 
     client::Config config;
@@ -421,6 +434,11 @@ absl::StatusOr<RoundMetrics> SimulationImpl::MeasureRound(const cohort::v1::Roun
   m.cohort = s.selected();
   m.survivors = s.contributors();
   m.dropouts = s.dropouts();
+  if (s.has_evaluation() && s.evaluation().examples() > 0) {
+    m.federated_accuracy = s.evaluation().accuracy();
+    m.federated_loss = s.evaluation().mean_loss();
+    m.federated_examples = s.evaluation().examples();
+  }
   m.train_loss = train_losses_.Mean(m.round);
   m.bytes_up = traffic.up;
   m.bytes_down = traffic.down;

@@ -139,13 +139,20 @@ std::string RenderRoundsSvg(const std::vector<RoundMetrics>& rounds, const std::
       kWidth, height, kWidth, height);
   Text(&svg, kWidth / 2, 28, "middle", title, "#000", 16);
 
-  std::vector<double> xs, acc, loss, up, down;
+  std::vector<double> xs, acc, loss, up, down, fed_xs, fed_acc;
   std::vector<double> failed;
   double max_loss = 0.0, max_bytes = 0.0, min_acc = 1.0;
   for (const RoundMetrics& m : rounds) {
     if (!m.committed) {
       failed.push_back(static_cast<double>(m.round));
       continue;
+    }
+    if (m.federated_examples > 0) {
+      // Federated evaluation scores the model the round started from: plot it at that model's
+      // round, beside the central accuracy of the same model.
+      fed_xs.push_back(static_cast<double>(m.round - 1));
+      fed_acc.push_back(m.federated_accuracy);
+      min_acc = std::min(min_acc, m.federated_accuracy);
     }
     xs.push_back(static_cast<double>(m.round));
     acc.push_back(m.test_accuracy);
@@ -175,6 +182,11 @@ std::string RenderRoundsSvg(const std::vector<RoundMetrics>& rounds, const std::
   Polyline(&svg, top, xs, acc, [&](double v) { return top.Y(v); }, "#1f77b4", "none");
   Legend(&svg, kLeft + 12, top.top() + 16, "#1f77b4", "none", "test accuracy");
   Legend(&svg, kLeft + 160, top.top() + 16, "#d62728", "6,3", "test loss (right axis)");
+  if (!fed_xs.empty()) {
+    Polyline(&svg, top, fed_xs, fed_acc, [&](double v) { return top.Y(v); }, "#ff7f0e", "2,2");
+    Legend(&svg, kLeft + 370, top.top() + 16, "#ff7f0e", "2,2",
+           "federated accuracy (devices' held-out data)");
+  }
   if (!acc.empty()) {
     Text(&svg, kWidth - kRight - 8, top.Y(acc.back()) - 8, "end",
          absl::StrFormat("final %.2f%%", 100 * acc.back()), "#1f77b4", 13);

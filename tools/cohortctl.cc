@@ -8,10 +8,13 @@
 //   cohortctl privacy --task=TASK            # epsilon spent, budget, per-round epsilon (DP)
 //   cohortctl watch --task=TASK
 //   cohortctl download-model --task=TASK --out=model.bin
+//   cohortctl create-task --config=task.textproto --model=model.onnx
+//   cohortctl download-model --task=TASK --format=onnx --out=model.onnx
 //
 // Output is the response in protobuf text format, or JSON with --json. Exit codes: 0 on
 // success, 2 for bad usage, 1 when the server refused the call (its status is printed).
 
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -20,10 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "codec/model.h"
 #include "cohort/v1/admin.grpc.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "model/onnx/onnx_import.h"
 
 namespace {
 
@@ -134,7 +139,7 @@ class Admin {
   std::unique_ptr<cohort::v1::AdminService::Stub> stub_;
 };
 
-int CreateTask(Admin& admin, const std::string& config_file) {
+int CreateTask(Admin& admin, const std::string& config_file, const std::string& model_file) {
   const std::string text = ReadFileOrEmpty(config_file);
   if (text.empty()) {
     std::cerr << "cohortctl: --config: cannot read '" << config_file << "'\n";
@@ -145,6 +150,15 @@ int CreateTask(Admin& admin, const std::string& config_file) {
     std::cerr << "cohortctl: --config: '" << config_file
               << "' is not a TaskConfig in protobuf text format\n";
     return kExitUsage;
+  }
+  if (!model_file.empty()) {
+    // The server imports the file; parsing it here only gives a quicker, local error.
+    const std::string model = ReadFileOrEmpty(model_file);
+    if (model.empty()) {
+      std::cerr << "cohortctl: --model: cannot read '" << model_file << "'\n";
+      return kExitUsage;
+    }
+    request.set_onnx_model(model);
   }
   cohort::v1::Task task;
   return admin.Print(admin.stub().CreateTask(admin.Context().get(), request, &task), task);
@@ -204,21 +218,28 @@ int Watch(Admin& admin, const std::string& task_id) {
   return admin.Print(reader->Finish(), cohort::v1::RoundEvent());
 }
 
+// Writes `bytes` to `path` through a temporary file renamed into place, so a failure never
+// leaves a partial or empty file behind.
+bool WriteAtomically(const std::string& path, const std::string& bytes) {
+  const std::string temp = path + ".part";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return false;
+  }
+  return std::rename(temp.c_str(), path.c_str()) == 0;
+}
+
 int DownloadModel(Admin& admin, const std::string& task_id, int64_t version,
-                  const std::string& out_path) {
+                  const std::string& out_path, const std::string& format) {
   cohort::v1::AdminDownloadModelRequest request;
   request.set_task_id(task_id);
   request.set_version(version);
   auto context = admin.Context(/*streaming=*/true);
   auto reader = admin.stub().DownloadModel(context.get(), request);
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    std::cerr << "cohortctl: --out: cannot write '" << out_path << "'\n";
-    return kExitUsage;
-  }
   cohort::v1::ModelPart part;
   cohort::v1::ModelPart header;
-  int64_t written = 0;
+  std::string parameters;
   bool first = true;
   while (reader->Read(&part)) {
     if (first) {
@@ -226,13 +247,33 @@ int DownloadModel(Admin& admin, const std::string& task_id, int64_t version,
       header.clear_data();
       first = false;
     }
-    out.write(part.data().data(), static_cast<std::streamsize>(part.data().size()));
-    written += static_cast<int64_t>(part.data().size());
+    parameters += part.data();
   }
   const grpc::Status status = reader->Finish();
   if (!status.ok()) return admin.Print(status, header);
-  std::cerr << "cohortctl: wrote " << written << " bytes of model version " << header.version()
-            << " to " << out_path << "\n";
+  std::string bytes = parameters;
+  if (format == "onnx") {
+    if (!header.has_graph()) {
+      std::cerr << "cohortctl: task " << task_id
+                << " has no layer graph (a layout-only task); use --format=raw\n";
+      return kExitRefused;
+    }
+    absl::StatusOr<std::vector<float>> floats = cohort::codec::FloatsFromBytes(parameters);
+    absl::StatusOr<std::string> onnx =
+        floats.ok() ? cohort::model::ExportOnnx(header.graph(), *floats)
+                    : absl::StatusOr<std::string>(floats.status());
+    if (!onnx.ok()) {
+      std::cerr << "cohortctl: cannot write ONNX: " << onnx.status().message() << "\n";
+      return kExitRefused;
+    }
+    bytes = *std::move(onnx);
+  }
+  if (!WriteAtomically(out_path, bytes)) {
+    std::cerr << "cohortctl: --out: cannot write '" << out_path << "'\n";
+    return kExitUsage;
+  }
+  std::cerr << "cohortctl: wrote " << bytes.size() << " bytes (" << format
+            << ") of model version " << header.version() << " to " << out_path << "\n";
   return admin.Print(status, header);
 }
 
@@ -254,13 +295,19 @@ int main(int argc, char** argv) {
   int64_t count = 0, version = 0;
   int32_t limit = 20;
   bool continuous = false;
+  std::string model_file, format = "raw";
+  bool evaluation_only = false;
   auto* create = app.add_subcommand("create-task", "create a task from a TaskConfig text proto");
   create->add_option("--config", config_file, "TaskConfig in protobuf text format")->required();
+  create->add_option("--model", model_file,
+                     "ONNX model file: the task's graph and initial weights (docs/models.md)");
   app.add_subcommand("list-tasks", "list every task");
   auto* status = app.add_subcommand("status", "show a task and its round in flight");
   auto* start = app.add_subcommand("start", "run more rounds");
   start->add_option("--count", count, "number of rounds");
   start->add_flag("--continuous", continuous, "run rounds until paused");
+  start->add_flag("--evaluation_only", evaluation_only,
+                  "rounds that evaluate the latest model on the devices without training");
   auto* pause = app.add_subcommand("pause", "open no new rounds");
   auto* resume = app.add_subcommand("resume", "resume a paused task");
   auto* abort = app.add_subcommand("abort", "fail the round in flight");
@@ -272,7 +319,10 @@ int main(int argc, char** argv) {
   auto* watch = app.add_subcommand("watch", "stream round events until interrupted");
   auto* download = app.add_subcommand("download-model", "save a model version's parameters");
   download->add_option("--version", version, "model version (default: latest)");
-  download->add_option("--out", out_path, "output file (little-endian float32)")->required();
+  download->add_option("--out", out_path, "output file")->required();
+  download->add_option("--format", format,
+                       "raw (little-endian float32 parameters) or onnx (an ONNX model file)")
+      ->check(CLI::IsMember({"raw", "onnx"}));
   for (CLI::App* command :
        {status, start, pause, resume, abort, rounds, privacy, watch, download}) {
     command->add_option("--task", task_id, "task id")->required();
@@ -296,7 +346,7 @@ int main(int argc, char** argv) {
   }
   auto& stub = admin->stub();
   cohort::v1::Task task;
-  if (create->parsed()) return CreateTask(*admin, config_file);
+  if (create->parsed()) return CreateTask(*admin, config_file, model_file);
   if (app.got_subcommand("list-tasks")) {
     cohort::v1::ListTasksResponse response;
     return admin->Print(stub.ListTasks(admin->Context().get(), {}, &response), response);
@@ -311,6 +361,7 @@ int main(int argc, char** argv) {
     request.set_task_id(task_id);
     request.set_count(count);
     request.set_continuous(continuous);
+    request.set_evaluation_only(evaluation_only);
     return admin->Print(stub.StartRounds(admin->Context().get(), request, &task), task);
   }
   if (pause->parsed()) {
@@ -338,6 +389,6 @@ int main(int argc, char** argv) {
   }
   if (privacy->parsed()) return Privacy(*admin, task_id, limit, connection.json);
   if (watch->parsed()) return Watch(*admin, task_id);
-  if (download->parsed()) return DownloadModel(*admin, task_id, version, out_path);
+  if (download->parsed()) return DownloadModel(*admin, task_id, version, out_path, format);
   return kExitUsage;
 }

@@ -26,11 +26,12 @@ bool KeepsRoundState(const absl::StatusOr<ParticipationOutcome>& result) {
   }
 }
 
-ModelLayout ToLayout(const v1::ModelLayout& layout) {
+ModelLayout ToLayout(const v1::RoundPlan& plan) {
   ModelLayout out;
-  for (const v1::TensorSpec& t : layout.tensors()) {
+  for (const v1::TensorSpec& t : plan.layout().tensors()) {
     out.tensors.push_back({t.name(), {t.shape().begin(), t.shape().end()}});
   }
+  if (plan.has_graph()) out.graph = plan.graph().SerializeAsString();
   return out;
 }
 
@@ -220,23 +221,55 @@ void Participation::Train() {
   Report(Stage::kTraining);
   if (env_.cancelled()) return;
   const v1::RoundPlan& plan = *machine_->plan();
-  absl::StatusOr<TrainingResult> trained =
-      env_.trainer->Train(ToLayout(plan.layout()), model_, ToTrainingParams(plan));
-  if (!trained.ok()) return machine_->OnTrained(trained.status());
-  std::vector<float> delta = std::move(trained->parameters);
-  if (delta.size() != model_.size()) {
-    return machine_->OnTrained(absl::InvalidArgumentError(absl::StrCat(
-        "trainer returned ", delta.size(), " parameters, want ", model_.size())));
+  const ModelLayout layout = ToLayout(plan);
+  // Federated evaluation first, on the model as received, before training changes it.
+  std::vector<uint64_t> metrics;
+  int64_t evaluated = 0;
+  if (plan.codec().metric_elements() > 0) {
+    absl::StatusOr<std::array<uint64_t, codec::kMetricElements>> encoded = EvaluateModel(plan);
+    if (!encoded.ok()) return machine_->OnTrained(encoded.status());
+    metrics.assign(encoded->begin(), encoded->end());
+    evaluated = static_cast<int64_t>((*encoded)[0]);
   }
-  // The delta replaces the trained parameters in place; the model is not needed any more.
-  for (size_t i = 0; i < delta.size(); ++i) delta[i] -= model_[i];
+  std::vector<float> delta;
+  int64_t weight = evaluated;
+  if (!plan.codec().evaluation_only()) {
+    absl::StatusOr<TrainingResult> trained =
+        env_.trainer->Train(layout, model_, ToTrainingParams(plan));
+    if (!trained.ok()) return machine_->OnTrained(trained.status());
+    delta = std::move(trained->parameters);
+    if (delta.size() != model_.size()) {
+      return machine_->OnTrained(absl::InvalidArgumentError(absl::StrCat(
+          "trainer returned ", delta.size(), " parameters, want ", model_.size())));
+    }
+    // The delta replaces the trained parameters in place; the model is not needed any more.
+    for (size_t i = 0; i < delta.size(); ++i) delta[i] -= model_[i];
+    weight = trained->num_examples;
+  }
   std::vector<float>().swap(model_);
-  absl::StatusOr<std::string> input = EncodeInput(
-      plan.codec(), std::move(delta), trained->num_examples, env_.random64(), *secagg::OsRandom());
+  absl::StatusOr<std::string> input = EncodeInput(plan.codec(), std::move(delta), weight,
+                                                  env_.random64(), *secagg::OsRandom(), metrics);
   if (!input.ok()) return machine_->OnTrained(input.status());
   input_ = *std::move(input);
   if (absl::Status s = env_.store->SaveInput(input_); !s.ok() && env_.on_error) env_.on_error(s);
-  machine_->OnTrained(absl::OkStatus(), trained->num_examples);
+  machine_->OnTrained(absl::OkStatus(), weight);
+}
+
+absl::StatusOr<std::array<uint64_t, codec::kMetricElements>> Participation::EvaluateModel(
+    const v1::RoundPlan& plan) {
+  codec::EvaluationCounts counts;
+  absl::StatusOr<EvaluationResult> evaluation = env_.trainer->Evaluate(ToLayout(plan), model_);
+  if (evaluation.ok()) {
+    counts.examples = evaluation->num_examples;
+    counts.correct = evaluation->num_correct >= 0
+                         ? evaluation->num_correct
+                         : std::llround(evaluation->accuracy *
+                                        static_cast<double>(evaluation->num_examples));
+    counts.mean_loss = evaluation->loss;
+  } else if (evaluation.status().code() != absl::StatusCode::kFailedPrecondition) {
+    return evaluation.status();
+  }  // FAILED_PRECONDITION: no held-out examples; the device adds zeros and still trains
+  return codec::EncodeEvaluation(plan.codec(), counts, env_.random64());
 }
 
 absl::Status Participation::EnsureSecureRound() {

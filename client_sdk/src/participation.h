@@ -1,6 +1,7 @@
 #ifndef COHORT_CLIENT_SDK_SRC_PARTICIPATION_H_
 #define COHORT_CLIENT_SDK_SRC_PARTICIPATION_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "client_sdk/src/session_machine.h"
 #include "client_sdk/src/session_store.h"
 #include "client_sdk/src/transport.h"
+#include "codec/evaluation_metrics.h"
 #include "cohort/client/client.h"
 #include "cohort/client/trainer.h"
 
@@ -72,7 +74,11 @@ class Participation {
   void WaitForPhase(v1::RoundPhase known_phase);
   void Download(int64_t offset);
   void VerifyModel();
+  // Evaluates (when the plan asks), trains (unless the round only evaluates) and encodes.
   void Train();
+  // The plan's evaluation counts of the downloaded model on the trainer's held-out examples.
+  absl::StatusOr<std::array<uint64_t, codec::kMetricElements>> EvaluateModel(
+      const v1::RoundPlan& plan);
   void AdvertiseKeys();
   void ShareKeys();
   void UploadChunk(int64_t index);

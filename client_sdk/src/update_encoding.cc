@@ -1,9 +1,12 @@
 #include "client_sdk/src/update_encoding.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "codec/codec_params.h"
 #include "codec/dp_codec.h"
+#include "codec/evaluation_metrics.h"
 #include "codec/model.h"
 #include "codec/update_encoder.h"
 #include "secagg/packing.h"
@@ -23,7 +26,12 @@ int InputBits(const v1::CodecParams& codec) {
 
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed,
-                                        secagg::RandomSource& noise) {
+                                        secagg::RandomSource& noise,
+                                        absl::Span<const uint64_t> metrics) {
+  if (static_cast<int64_t>(metrics.size()) != codec.metric_elements()) {
+    return absl::InvalidArgumentError(absl::StrCat("the plan asks for ", codec.metric_elements(),
+                                                   " evaluation elements, got ", metrics.size()));
+  }
   if (codec.has_dp()) {
     // The rotation is global, so a DP encoding is made whole (d' elements) and then packed.
     absl::StatusOr<codec::EncodedUpdate> encoded =
@@ -32,21 +40,39 @@ absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vecto
     std::vector<float>().swap(delta);
     return secagg::Pack(encoded->values, InputBits(codec));
   }
+  if (absl::Status s = codec::ValidateCodecParams(codec); !s.ok()) return s;
   // The shared codec validates the parameters, the length, NaN/Inf and the weight. Encoding block
   // by block straight into the packed form means no full-width uint64 vector ever exists
   // (FLOAT32 packs its bit patterns at 32 bits: little-endian float32s).
-  absl::StatusOr<codec::UpdateEncoder> encoder =
-      codec::UpdateEncoder::Create(codec, delta, num_examples, seed);
-  if (!encoder.ok()) return encoder.status();
+  std::optional<codec::UpdateEncoder> encoder;
+  const int64_t update = codec::UpdateLength(codec);
+  if (update > 0) {
+    absl::StatusOr<codec::UpdateEncoder> created =
+        codec::UpdateEncoder::Create(codec, delta, num_examples, seed);
+    if (!created.ok()) return created.status();
+    encoder = *std::move(created);
+  } else if (!delta.empty()) {
+    return absl::InvalidArgumentError("an evaluation-only round uploads no update");
+  }
   const int m = InputBits(codec);
-  const int64_t length = encoder->vector_length();
+  const int64_t length = codec.vector_length();
   std::string packed;
   packed.reserve(secagg::PackedSize(static_cast<size_t>(length), m));
   std::vector<uint64_t> block(static_cast<size_t>(std::min(kBlock, length)));
   for (int64_t start = 0; start < length; start += kBlock) {
     const auto values =
         absl::MakeSpan(block).subspan(0, static_cast<size_t>(std::min(kBlock, length - start)));
-    if (absl::Status s = encoder->Encode(start, values); !s.ok()) return s;
+    // Blocks are whole bytes when packed (kBlock * m is a multiple of 8), so only the last
+    // block, which holds the metrics, may end mid-byte.
+    const int64_t from_update = std::clamp<int64_t>(update - start, 0, values.size());
+    if (from_update > 0) {
+      if (absl::Status s = encoder->Encode(start, values.subspan(0, from_update)); !s.ok()) {
+        return s;
+      }
+    }
+    for (size_t j = static_cast<size_t>(from_update); j < values.size(); ++j) {
+      values[j] = metrics[static_cast<size_t>(start + static_cast<int64_t>(j) - update)];
+    }
     absl::StatusOr<std::string> piece = secagg::Pack(values, m);
     if (!piece.ok()) return piece.status();
     packed += *piece;

@@ -23,16 +23,19 @@ namespace cohort::client::internal {
 int InputBits(const v1::CodecParams& codec);
 
 // Encodes the model delta (trained - base) with `num_examples` (capped by the plan) as the
-// FedAvg weight, as the plan's codec says (codec::UpdateEncoder), and packs it: vector_length =
-// params + 1 elements (the weight last). `delta` is consumed. `seed` drives stochastic
-// quantization. In a DP round (codec.dp set) the update is clipped, rotated, scaled, rounded and
-// noised instead (codec::EncodeDpUpdate): `noise` must be a CSPRNG the server cannot predict
-// (secagg::OsRandom()), or the server could subtract the device's noise share.
-// INVALID_ARGUMENT for sizes that do not match the plan, parameters the codec refuses, a NaN or
-// infinite delta, or num_examples < 1.
+// FedAvg weight, as the plan's codec says (codec::UpdateEncoder), followed by `metrics` (the
+// codec::EncodeEvaluation elements when the plan evaluates, else empty), and packs it:
+// vector_length = params + 1 (the weight) + metric elements. In an evaluation-only round
+// `delta` is empty and the input is the metrics alone. `delta` is consumed. `seed` drives
+// stochastic quantization. In a DP round (codec.dp set) the update is clipped, rotated, scaled,
+// rounded and noised instead (codec::EncodeDpUpdate; DP rounds carry no metrics): `noise` must
+// be a CSPRNG the server cannot predict (secagg::OsRandom()), or the server could subtract the
+// device's noise share. INVALID_ARGUMENT for sizes that do not match the plan, parameters the
+// codec refuses, a NaN or infinite delta, or num_examples < 1.
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed,
-                                        secagg::RandomSource& noise);
+                                        secagg::RandomSource& noise,
+                                        absl::Span<const uint64_t> metrics = {});
 
 // Elements [begin, begin + count) of a packed input. INVALID_ARGUMENT when out of range.
 absl::StatusOr<std::vector<uint64_t>> InputChunk(const v1::CodecParams& codec,

@@ -5,46 +5,13 @@
 #include <cmath>
 #include <vector>
 
-#include "client_sdk/trainer/eigen_model.h"
-#include "client_sdk/trainer/splitmix64.h"
+#include "codec/splitmix64.h"
+#include "model/zoo.h"
 
 namespace cohort::client {
 namespace {
 
-using internal::ModelShape;
-using internal::RowMatrix;
-
-// Central finite differences of the double-precision loss against the analytic gradient of the
-// very template the trainer runs in float.
-void CheckGradient(const ModelLayout& layout) {
-  const ModelShape shape = internal::ParseLayout(layout).value();
-  SplitMix64 rng(42);
-  const int batch = 7;
-  RowMatrix<double> x(batch, shape.inputs);
-  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 2.0 * rng.NextDouble() - 1.0;
-  Eigen::VectorXi labels(batch);
-  for (int i = 0; i < batch; ++i) labels[i] = static_cast<int>(rng.NextBelow(shape.classes));
-  std::vector<double> params(shape.num_parameters);
-  for (double& p : params) p = rng.NextDouble() - 0.5;
-
-  std::vector<double> grad(params.size());
-  internal::ForwardBackward<double>(shape, params.data(), x, labels, grad.data());
-
-  const double eps = 1e-6;
-  double max_error = 0.0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    std::vector<double> plus = params, minus = params;
-    plus[i] += eps;
-    minus[i] -= eps;
-    const double loss_plus =
-        internal::ForwardBackward<double>(shape, plus.data(), x, labels, nullptr).loss_sum / batch;
-    const double loss_minus =
-        internal::ForwardBackward<double>(shape, minus.data(), x, labels, nullptr).loss_sum / batch;
-    const double numeric = (loss_plus - loss_minus) / (2 * eps);
-    max_error = std::max(max_error, std::abs(numeric - grad[i]) / std::max(1.0, std::abs(numeric)));
-  }
-  CHECK(max_error < 1e-6);
-}
+using codec::SplitMix64;
 
 // Three well separated Gaussian-ish blobs in 4 dimensions.
 void SeparableData(int n, std::vector<float>* features, std::vector<int32_t>* labels) {
@@ -64,14 +31,6 @@ std::unique_ptr<EigenTrainer> SeparableTrainer(uint64_t seed) {
   std::vector<int32_t> labels;
   SeparableData(60, &features, &labels);
   return EigenTrainer::Create(std::move(features), std::move(labels), 4, seed).value();
-}
-
-TEST_CASE("ForwardBackward_SoftmaxRegression_GradientMatchesFiniteDifferences") {
-  CheckGradient(SoftmaxRegressionLayout(5, 3));
-}
-
-TEST_CASE("ForwardBackward_Mlp_GradientMatchesFiniteDifferences") {
-  CheckGradient(MlpLayout(5, 4, 3));
 }
 
 TEST_CASE("Train_SeparableData_LossDecreasesAndAccuracyRises") {
@@ -187,6 +146,104 @@ TEST_CASE("Evaluate_AllZeroModel_CountsTiesAsWrong") {
   CHECK(result.accuracy == 0.0);
   CHECK(result.loss == Approx(std::log(3.0)));
   CHECK(result.num_examples == 60);
+}
+
+// Two 6x6 one-channel classes: a bright left half or a bright right half, with noise.
+void HalvesData(int n, std::vector<float>* features, std::vector<int32_t>* labels) {
+  SplitMix64 rng(3);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 2;
+    labels->push_back(label);
+    for (int y = 0; y < 6; ++y) {
+      for (int x = 0; x < 6; ++x) {
+        const bool bright = (x < 3) == (label == 0);
+        features->push_back((bright ? 1.0f : 0.0f) + static_cast<float>(rng.NextDouble() - 0.5));
+      }
+    }
+  }
+}
+
+cohort::v1::ModelGraph TinyCnn() {
+  cohort::v1::ModelGraph graph;
+  for (int64_t d : {1, 6, 6}) graph.add_input_shape(d);
+  auto* conv = graph.add_layers();
+  conv->set_name("conv");
+  conv->mutable_conv2d()->set_filters(4);
+  conv->mutable_conv2d()->add_kernel_size(3);
+  conv->mutable_conv2d()->add_kernel_size(3);
+  graph.add_layers()->set_name("relu");
+  graph.mutable_layers(1)->mutable_relu();
+  graph.add_layers()->set_name("pool");
+  graph.mutable_layers(2)->mutable_max_pool2d()->add_kernel_size(2);
+  graph.mutable_layers(2)->mutable_max_pool2d()->add_kernel_size(2);
+  graph.add_layers()->set_name("flatten");
+  graph.mutable_layers(3)->mutable_flatten();
+  graph.add_layers()->set_name("out");
+  graph.mutable_layers(4)->mutable_dense()->set_units(2);
+  return graph;
+}
+
+TEST_CASE("Train_GraphLayout_TrainsAConvolutionalNetwork") {
+  std::vector<float> features;
+  std::vector<int32_t> labels;
+  HalvesData(80, &features, &labels);
+  auto trainer = EigenTrainer::Create(std::move(features), std::move(labels), 36, 5).value();
+  const ModelLayout layout = GraphLayout(TinyCnn()).value();
+  REQUIRE(layout.tensors.size() == 4);
+  CHECK(layout.tensors[0].name == "conv/kernel");
+  const std::vector<float> initial = GlorotUniformParameters(layout, 2);
+  REQUIRE(static_cast<int64_t>(initial.size()) == NumParameters(layout));
+  const EvaluationResult before = trainer->Evaluate(layout, initial).value();
+  TrainingParams params;
+  params.local_epochs = 10;
+  params.batch_size = 8;
+  params.learning_rate = 0.1;
+  const TrainingResult trained = trainer->Train(layout, initial, params).value();
+  const EvaluationResult after = trainer->Evaluate(layout, trained.parameters).value();
+  CHECK(after.loss < 0.5 * before.loss);
+  CHECK(after.accuracy > 0.95);
+  CHECK(after.num_correct == static_cast<int64_t>(std::llround(after.accuracy * 80)));
+}
+
+TEST_CASE("Train_GraphThatDoesNotMatchItsTensors_IsInvalidArgument") {
+  std::vector<float> features;
+  std::vector<int32_t> labels;
+  HalvesData(8, &features, &labels);
+  auto trainer = EigenTrainer::Create(std::move(features), std::move(labels), 36, 5).value();
+  ModelLayout layout = GraphLayout(TinyCnn()).value();
+  layout.tensors[0].shape = {4, 1, 3, 2};
+  std::vector<float> p(NumParameters(layout), 0.0f);
+  CHECK(trainer->Train(layout, p, TrainingParams{}).status().message() ==
+        "EigenTrainer: the layout's tensors are not the ones its graph implies");
+  // A graph taking other inputs than the data holds.
+  ModelLayout mlp = GraphLayout(model::MlpGraph(35, 4, 2)).value();
+  std::vector<float> q(NumParameters(mlp), 0.0f);
+  CHECK(trainer->Train(mlp, q, TrainingParams{}).status().message() ==
+        "EigenTrainer: the model takes 35 inputs ([35]), the data has 36 features");
+}
+
+TEST_CASE("Evaluate_WithAHoldout_UsesOnlyTheHeldOutExamples") {
+  std::vector<float> features;
+  std::vector<int32_t> labels;
+  SeparableData(60, &features, &labels);
+  EigenTrainer::Options options;
+  options.seed = 4;
+  options.holdout_fraction = 0.25;
+  auto trainer = EigenTrainer::Create(features, labels, 4, options).value();
+  CHECK(trainer->num_examples() == 45);
+  CHECK(trainer->num_holdout_examples() == 15);
+  const ModelLayout layout = SoftmaxRegressionLayout(4, 3);
+  std::vector<float> p(15, 0.0f);
+  CHECK(trainer->Evaluate(layout, p)->num_examples == 15);
+  TrainingResult trained = trainer->Train(layout, p, TrainingParams{}).value();
+  CHECK(trained.num_examples == 45);
+  // The split depends only on the seed.
+  auto again = EigenTrainer::Create(features, labels, 4, options).value();
+  CHECK(again->Evaluate(layout, trained.parameters)->loss ==
+        trainer->Evaluate(layout, trained.parameters)->loss);
+  options.holdout_fraction = 1.0;
+  CHECK(EigenTrainer::Create(features, labels, 4, options).status().code() ==
+        absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

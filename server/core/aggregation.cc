@@ -3,6 +3,7 @@
 #include "codec/codec_params.h"
 #include "codec/dp_codec.h"
 #include "codec/model.h"
+#include "model/initializer.h"
 #include "server/core/dp_task.h"
 
 namespace cohort::server {
@@ -46,6 +47,7 @@ absl::StatusOr<AggregateResult> DecodeRoundSum(const cohort::v1::CodecParams& co
 }
 
 absl::StatusOr<cohort::v1::Model> InitialModel(const cohort::v1::TaskConfig& config) {
+  if (config.has_graph()) return model::InitialGraphModel(config.initial_model(), config.graph());
   return codec::InitialModel(config.initial_model(), config.layout());
 }
 

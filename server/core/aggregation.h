@@ -52,7 +52,8 @@ absl::StatusOr<AggregateResult> DecodeRoundSum(const cohort::v1::CodecParams& co
                                                absl::Span<const double> float_sum,
                                                int32_t contributors, secagg::RandomSource& random);
 
-// The task's model from its config (version 0, checksum set): codec::InitialModel.
+// The task's model from its config (version 0, checksum set): model::InitialGraphModel for a
+// graph, codec::InitialModel for a layout.
 absl::StatusOr<cohort::v1::Model> InitialModel(const cohort::v1::TaskConfig& config);
 
 }  // namespace cohort::server

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/logging.h"
+#include "codec/model.h"
+#include "model/onnx/onnx_import.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "server/core/dp_task.h"
@@ -162,7 +164,23 @@ absl::StatusOr<TaskRunner*> Coordinator::FindTask(const std::string& task_id) {
 
 absl::StatusOr<cohort::v1::Task> Coordinator::CreateTask(
     const cohort::v1::CreateTaskRequest& request) {
-  absl::StatusOr<cohort::v1::TaskConfig> config = ValidateTaskConfig(request.config());
+  cohort::v1::TaskConfig requested = request.config();
+  if (!request.onnx_model().empty()) {
+    if (requested.has_graph() || requested.has_initial_model()) {
+      return absl::InvalidArgumentError(
+          "onnx_model sets the graph and the initial parameters; config.graph and "
+          "config.initial_model must be unset");
+    }
+    absl::StatusOr<model::ImportedModel> imported = model::ImportOnnx(request.onnx_model());
+    if (!imported.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("onnx_model: ", imported.status().message()));
+    }
+    *requested.mutable_graph() = std::move(imported->graph);
+    requested.mutable_initial_model()->set_parameters(
+        codec::FloatsToBytes(imported->parameters));
+  }
+  absl::StatusOr<cohort::v1::TaskConfig> config = ValidateTaskConfig(std::move(requested));
   if (!config.ok()) return config.status();
   absl::StatusOr<cohort::v1::Model> model = InitialModel(*config);
   if (!model.ok()) return model.status();
@@ -213,7 +231,8 @@ absl::StatusOr<cohort::v1::Task> Coordinator::StartRounds(
     absl::StatusOr<TaskRunner*> runner = FindTask(request.task_id());
     if (!runner.ok()) return runner.status();
     if (absl::Status s =
-            (*runner)->StartRounds(request.count(), request.continuous(), options_.clock->Now());
+            (*runner)->StartRounds(request.count(), request.continuous(), request.evaluation_only(),
+                                  options_.clock->Now());
         !s.ok()) {
       return s;
     }

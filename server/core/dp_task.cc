@@ -108,6 +108,11 @@ absl::Status ValidateDpConfig(TaskConfig* config) {
                      "true");
     }
   }
+  if (config->evaluation().enabled()) {
+    return absl::InvalidArgumentError(
+        "config.evaluation.enabled cannot be combined with config.dp: the evaluation counts are "
+        "summed without noise, so they would not be differentially private");
+  }
   if (!(config->codec().l2_clip_norm() > 0)) {
     return absl::InvalidArgumentError(
         "config.codec.l2_clip_norm must be > 0 with DP: the clip norm is the sensitivity");

@@ -44,47 +44,20 @@
 // This class is not thread-safe.
 
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/device.pb.h"
-#include "cohort/v1/model.pb.h"
-#include "secagg/neighbour_graph.h"
-#include "secagg/random_source.h"
-#include "secagg/server_unmasking.h"
 #include "server/core/aggregation.h"
+#include "server/core/round_context.h"
 
 namespace cohort::server {
-
-bool IsLegalTransition(cohort::v1::RoundPhase from, cohort::v1::RoundPhase to);
-
-struct RoundSetup {
-  std::string task_id;
-  int64_t round_number = 0;
-  std::string round_id;
-  cohort::v1::TaskConfig config;  // validated
-  std::shared_ptr<const cohort::v1::Model> base_model;
-  secagg::RandomSource* random = nullptr;  // not owned; graph and rotation seeds, central noise
-  // DP tasks: the clip norm of this round (adaptive clipping moves it); 0 = the config's.
-  double dp_clip_norm = 0;
-};
-
-// What a phase change or a drop looked like, for the owner's observers.
-struct RoundChange {
-  cohort::v1::RoundPhase from = cohort::v1::ROUND_PHASE_UNSPECIFIED;
-  cohort::v1::RoundPhase to = cohort::v1::ROUND_PHASE_UNSPECIFIED;
-  absl::Duration phase_duration;
-  int32_t dropped = 0;  // devices dropped when `from` closed
-  std::string message;
-};
 
 class Round {
  public:
@@ -93,20 +66,18 @@ class Round {
   Round(const Round&) = delete;
   Round& operator=(const Round&) = delete;
 
-  const std::string& round_id() const { return setup_.round_id; }
-  int64_t round_number() const { return setup_.round_number; }
-  cohort::v1::RoundPhase phase() const { return phase_; }
-  absl::Time phase_deadline() const { return deadline_; }
-  bool ended() const {
-    return phase_ == cohort::v1::ROUND_PHASE_COMMITTED || phase_ == cohort::v1::ROUND_PHASE_FAILED;
-  }
-  bool ready_to_commit() const { return ready_to_commit_; }
-  bool secure() const { return setup_.config.secagg().enabled(); }
-  const std::string& failure_reason() const { return failure_reason_; }
+  const std::string& round_id() const { return ctx_.setup.round_id; }
+  int64_t round_number() const { return ctx_.setup.round_number; }
+  cohort::v1::RoundPhase phase() const { return ctx_.phase; }
+  absl::Time phase_deadline() const { return ctx_.deadline; }
+  bool ended() const { return ctx_.ended(); }
+  bool ready_to_commit() const { return ctx_.ready_to_commit; }
+  bool secure() const { return ctx_.secure(); }
+  const std::string& failure_reason() const { return ctx_.failure_reason; }
   // Devices the round still admits.
-  int32_t open_slots() const;
-  int32_t selection_target() const { return selection_target_; }
-  int32_t num_admitted() const { return static_cast<int32_t>(participants_.size()); }
+  int32_t open_slots() const { return ctx_.open_slots(); }
+  int32_t selection_target() const { return ctx_.selection_target; }
+  int32_t num_admitted() const { return ctx_.num_admitted(); }
 
   // FORMING: admits the device (or returns its existing index: a device that checks in again
   // resumes). FAILED_PRECONDITION when the round no longer forms or is full.
@@ -134,19 +105,25 @@ class Round {
   // Moves to FAILED (no-op once ended).
   void Fail(const std::string& reason, absl::Time now);
 
-  // With ready_to_commit(): decodes the exact sum into the weighted average delta.
+  // With ready_to_commit(): decodes the exact sum into the weighted average delta (not in an
+  // evaluation-only round, which has no update).
   absl::StatusOr<AggregateResult> Aggregate() const;
+  // With ready_to_commit(), in a round that evaluates: decodes the summed evaluation counts into
+  // the summary's `evaluation`. OK and nothing recorded when the round does not evaluate;
+  // INVALID_ARGUMENT for an impossible sum (codec::DecodeEvaluationSum).
+  absl::Status RecordEvaluation();
+  bool evaluation_only() const { return ctx_.setup.evaluation_only; }
   void MarkCommitted(int64_t new_model_version, absl::Time now);
   // The running sum in Z_(2^m) (QUANTIZED); with ready_to_commit() it is the exact, unmasked
   // sum of the contributors' encoded inputs. Empty before forming closes and after the end.
-  absl::Span<const uint64_t> sum() const { return sum_; }
+  absl::Span<const uint64_t> sum() const { return ctx_.sum; }
   // The round's codec parameters, once forming closed (DP rounds: with codec().dp()).
-  const cohort::v1::CodecParams& codec() const { return plan_template_.codec(); }
+  const cohort::v1::CodecParams& codec() const { return ctx_.plan_template.codec(); }
 
   cohort::v1::RoundSummary Summary() const;
   // DP rounds: what the round spent, once the owner has charged it (shown in Summary()).
   void RecordPrivacy(const cohort::v1::RoundPrivacy& privacy) {
-    *metrics_.mutable_privacy() = privacy;
+    *ctx_.metrics.mutable_privacy() = privacy;
   }
 
   struct ParticipantRecord {
@@ -164,82 +141,9 @@ class Round {
   bool TakeDirty();
 
  private:
-  struct Participant {
-    std::string pseudonym;
-    absl::Time selected_at;
-    bool dropped = false;
-    std::string dropped_reason;
-    cohort::v1::RoundPhase last_completed = cohort::v1::ROUND_PHASE_UNSPECIFIED;
-    // ADVERTISE_KEYS
-    bool advertised = false;
-    std::string cipher_public_key;
-    std::string mask_public_key;
-    bool in_u1 = false;
-    // SHARE_KEYS: recipient -> ciphertext
-    bool shared = false;
-    std::map<int32_t, std::string> outgoing;
-    bool in_u2 = false;
-    // MASKED_INPUT
-    std::map<int64_t, std::string> chunks;  // buffered until complete
-    bool contributed = false;               // in U3: input in the sum
-    // UNMASKING
-    bool answered = false;
-    std::string answer;  // serialized accepted request, to accept identical retries
-  };
-
-  Participant& participant(int32_t index) { return participants_[static_cast<size_t>(index - 1)]; }
-  const Participant& participant(int32_t index) const {
-    return participants_[static_cast<size_t>(index - 1)];
-  }
-  absl::Status CheckActiveIn(int32_t index, cohort::v1::RoundPhase phase,
-                             absl::string_view call) const;
-  void Drop(int32_t index, const std::string& reason);
-  void SetPhase(cohort::v1::RoundPhase next, absl::Time now, std::string message = "");
-  absl::Duration PhaseDuration(cohort::v1::RoundPhase phase) const;
-  void Close(absl::Time now);
-  void CloseForming(absl::Time now);
-  void CloseAdvertiseKeys(absl::Time now);
-  void CloseShareKeys(absl::Time now);
-  void CloseMaskedInput(absl::Time now);
-  void CloseUnmasking(absl::Time now);
-  bool PhaseComplete() const;
-  int64_t NumChunks() const;
-  int64_t ChunkLength(int64_t chunk_index) const;
-  int64_t ChunkBytes(int64_t chunk_index) const;
-  absl::Status FoldIntoSum(Participant& p);
-  void ReleaseBuffers();
-  void RecordPhaseMetrics(cohort::v1::RoundPhase phase, int32_t entered, int32_t completed,
-                          absl::Duration duration);
-  int32_t CountActive() const;
-
-  RoundSetup setup_;
-  cohort::v1::RoundPhase phase_ = cohort::v1::ROUND_PHASE_FORMING;
-  absl::Time phase_started_;
-  absl::Time deadline_;
-  absl::Time started_at_;
-  absl::Time ended_at_ = absl::InfinitePast();
-  int32_t selection_target_ = 0;
-  int32_t phase_entered_ = 0;    // participants expected in the current phase
-  bool phase_recorded_ = false;  // the current phase's metrics are in metrics_
-  bool ready_to_commit_ = false;
-  std::string failure_reason_;
-  int64_t new_model_version_ = 0;
-
-  std::vector<Participant> participants_;  // [index - 1]
-  absl::flat_hash_map<std::string, int32_t> index_of_;
-
-  // Resolved when forming closes.
-  cohort::v1::RoundPlan plan_template_;
-  std::optional<secagg::NeighbourGraph> graph_;
-  int32_t threshold_ = 0;
-  std::unique_ptr<secagg::ServerUnmasking> unmasking_;
-  std::vector<uint64_t> sum_;      // QUANTIZED, in Z_(2^m)
-  std::vector<double> float_sum_;  // FLOAT32
-  int32_t contributors_ = 0;
-
-  cohort::v1::RoundSummary metrics_;  // phases, bytes
-  std::vector<RoundChange> changes_;
-  bool dirty_ = false;
+  // The round's data; the per-phase units (round_phases.h) act on it. The facade's own job is
+  // to route each call to its phase's unit and to close phases as time passes.
+  RoundContext ctx_;
 };
 
 }  // namespace cohort::server

@@ -52,14 +52,15 @@ class Harness {
  public:
   Harness(bool secure, int n, int min) : rng_(7) {
     auto model = std::make_shared<cohort::v1::Model>();
+    RoundSetup setup;
+    setup.config = Config(secure, n, min);
     model->set_version(3);
+    *model->mutable_layout() = setup.config.layout();
     model->set_parameters(std::string(9 * 4, '\0'));
     model->set_sha256(std::string(32, 'x'));
-    RoundSetup setup;
     setup.task_id = "task";
     setup.round_number = 1;
     setup.round_id = "task/r1-00";
-    setup.config = Config(secure, n, min);
     setup.base_model = model;
     setup.random = &rng_;
     round_ = std::make_unique<Round>(std::move(setup), now_);
@@ -363,6 +364,7 @@ TEST_CASE("Round_FormingDeadline_ExtendsUntilMinimumThenStartsWithWhatItHas") {
   auto model = std::make_shared<cohort::v1::Model>();
   model->set_parameters(std::string(36, '\0'));
   RoundSetup setup{"task", 1, "task/r1", Config(false, 10, 3), model, &rng};
+  *model->mutable_layout() = setup.config.layout();
   Round round(std::move(setup), kStart);
   REQUIRE(round.Admit("a", kStart).ok());
   REQUIRE(round.Admit("b", kStart).ok());

@@ -1,5 +1,6 @@
 #include "server/core/task_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -7,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
+#include "model/graph.h"
 #include "secagg/parameter_finder.h"
 #include "server/core/dp_task.h"
 
@@ -44,6 +46,34 @@ absl::Status CheckDeadline(cohort::v1::PhaseDeadlines* deadlines, absl::string_v
   if (value <= absl::ZeroDuration() || value > absl::Hours(24)) {
     return Invalid(absl::StrCat("deadlines.", name), "in (0s, 24h]", absl::FormatDuration(value));
   }
+  return absl::OkStatus();
+}
+
+bool SameTensors(const cohort::v1::ModelLayout& a, const cohort::v1::ModelLayout& b) {
+  if (a.tensors_size() != b.tensors_size()) return false;
+  for (int i = 0; i < a.tensors_size(); ++i) {
+    if (a.tensors(i).name() != b.tensors(i).name() ||
+        !std::equal(a.tensors(i).shape().begin(), a.tensors(i).shape().end(),
+                    b.tensors(i).shape().begin(), b.tensors(i).shape().end())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Checks the graph and puts the layout it implies in place of the operator's.
+absl::Status ResolveGraph(TaskConfig& config) {
+  absl::StatusOr<model::GraphInfo> info = model::AnalyzeGraph(config.graph());
+  if (!info.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config.", info.status().message()));
+  }
+  if (config.layout().tensors_size() > 0 && !SameTensors(config.layout(), info->layout)) {
+    return Invalid("layout", "empty or the layout config.graph implies",
+                   absl::StrCat(config.layout().tensors_size(), " tensors that differ from the ",
+                                info->layout.tensors_size(), " of the graph"));
+  }
+  *config.mutable_layout() = info->layout;
+  *config.mutable_graph() = model::CanonicalGraph(config.graph());
   return absl::OkStatus();
 }
 
@@ -96,7 +126,10 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
     return Invalid("population", "1 to 128 characters of [A-Za-z0-9._/-]",
                    absl::StrCat("'", config.population(), "'"));
   }
-  // Layout.
+  // Model: a graph (which sets the layout) or a layout alone.
+  if (config.has_graph()) {
+    if (absl::Status s = ResolveGraph(config); !s.ok()) return s;
+  }
   if (config.layout().tensors_size() == 0) {
     return Invalid("layout.tensors", "non-empty", "no tensors");
   }

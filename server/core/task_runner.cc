@@ -179,13 +179,23 @@ void TaskRunner::Emit(RoundEvent::Kind kind, absl::Time now, const std::string& 
   observer_->OnEvent(event);
 }
 
-absl::Status TaskRunner::StartRounds(int64_t count, bool continuous, absl::Time now) {
+absl::Status TaskRunner::StartRounds(int64_t count, bool continuous, bool evaluation_only,
+                                     absl::Time now) {
   if (!continuous && count < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("count must be >= 1 unless continuous is set, got ", count));
   }
+  if (evaluation_only && continuous) {
+    return absl::InvalidArgumentError("evaluation_only rounds need a count, not continuous");
+  }
+  if (evaluation_only && !config().evaluation().enabled()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task_id(), " cannot run evaluation rounds: config.evaluation.enabled is false"));
+  }
   if (absl::Status s = CheckServed(); !s.ok()) return s;
-  if (continuous) {
+  if (evaluation_only) {
+    task_.set_evaluation_rounds_remaining(task_.evaluation_rounds_remaining() + count);
+  } else if (continuous) {
     task_.set_continuous(true);
   } else {
     task_.set_rounds_remaining(task_.rounds_remaining() + count);
@@ -215,8 +225,8 @@ absl::Status TaskRunner::Resume(absl::Time now) {
                                                       "; only a PAUSED task can be resumed"));
   }
   if (absl::Status s = CheckServed(); !s.ok()) return s;
-  const bool more = task_.continuous() || task_.rounds_remaining() > 0;
-  SetState(more ? cohort::v1::TASK_STATE_RUNNING : cohort::v1::TASK_STATE_IDLE, now);
+  SetState(MoreRoundsWanted() ? cohort::v1::TASK_STATE_RUNNING : cohort::v1::TASK_STATE_IDLE,
+           now);
   Persist();
   Sync(now);
   return absl::OkStatus();
@@ -246,8 +256,8 @@ absl::Duration TaskRunner::UntilNextForming(absl::Time now) const {
     return absl::ZeroDuration();
   }
   // Is another round coming after the one in flight?
-  const bool more = task_.continuous() || task_.rounds_remaining() > 1 ||
-                    (task_.rounds_remaining() == 1 && current_ == nullptr);
+  const int64_t queued = task_.rounds_remaining() + task_.evaluation_rounds_remaining();
+  const bool more = task_.continuous() || queued > 1 || (queued == 1 && current_ == nullptr);
   if (task_.state() != cohort::v1::TASK_STATE_RUNNING || !more) return absl::Minutes(5);
   if (current_ == nullptr) return absl::ZeroDuration();
   // The rest of the current phase plus the later phases' deadlines: an upper estimate.
@@ -282,14 +292,14 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
     Persist();
     return;
   }
-  if (!task_.continuous() && task_.rounds_remaining() <= 0) {
+  if (!MoreRoundsWanted()) {
     SetState(cohort::v1::TASK_STATE_IDLE, now);
     Persist();
     return;
   }
   if (DpEnabled(config())) {
     if (absl::Status s =
-            CheckNextRound(config(), ParameterCount(config().layout()), task_.mutable_privacy());
+            CheckNextRound(config(), ParameterCount(model_->layout()), task_.mutable_privacy());
         !s.ok()) {
       // Never overspend: the round is not opened, and the task says why.
       COHORT_LOG_WARN("task paused task={} reason={}", task_id(), std::string(s.message()));
@@ -309,6 +319,8 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   setup.config = config();
   setup.base_model = model_;
   setup.random = random_;
+  // Evaluation-only rounds go first: they were asked for the model as it is now.
+  setup.evaluation_only = task_.evaluation_rounds_remaining() > 0;
   setup.dp_clip_norm = task_.privacy().clip_norm();
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
@@ -321,6 +333,16 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
 }
 
 void TaskRunner::Commit(absl::Time now) {
+  if (absl::Status s = current_->RecordEvaluation(); !s.ok()) {
+    if (current_->evaluation_only()) {
+      current_->Fail(absl::StrCat("evaluation failed: ", s.message()), now);
+      return;
+    }
+    // The counts are only reported; the update still commits.
+    COHORT_LOG_WARN("round evaluation dropped task={} round={} error={}", task_id(),
+                    current_->round_number(), s.ToString());
+  }
+  if (current_->evaluation_only()) return CommitEvaluation(now);
   absl::StatusOr<AggregateResult> result = current_->Aggregate();
   absl::StatusOr<cohort::v1::Model> next = result.ok()
                                                ? optimizer_->Apply(*model_, result->average_delta)
@@ -335,6 +357,8 @@ void TaskRunner::Commit(absl::Time now) {
     current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
     return;
   }
+  // The optimizers work on the flat parameters; the version keeps its base's layer graph.
+  if (model_->has_graph()) *next->mutable_graph() = model_->graph();
   cohort::v1::Task task = task_;
   cohort::v1::RoundPrivacy charged;
   if (dp) charged = ChargeCurrentRound(&*result, &task);
@@ -367,11 +391,41 @@ void TaskRunner::Commit(absl::Time now) {
                   model_->version());
 }
 
+void TaskRunner::CommitEvaluation(absl::Time now) {
+  // Nothing of the model changes, so the round and the task are written one after the other: a
+  // crash between them costs one evaluation round's counter, never a model version.
+  cohort::v1::RoundSummary summary = current_->Summary();
+  summary.set_phase(cohort::v1::ROUND_PHASE_COMMITTED);
+  summary.set_new_model_version(model_->version());
+  ToProto(now, summary.mutable_ended_at());
+  if (absl::Status s = store_->PutRound(summary); !s.ok()) {
+    current_->Fail(absl::StrCat("storing the evaluation failed: ", s.message()), now);
+    return;
+  }
+  task_.set_rounds_committed(task_.rounds_committed() + 1);
+  task_.set_evaluation_rounds_remaining(
+      std::max<int64_t>(0, task_.evaluation_rounds_remaining() - 1));
+  Persist();
+  current_->MarkCommitted(model_->version(), now);
+  const cohort::v1::EvaluationMetrics& m = summary.evaluation();
+  COHORT_LOG_INFO("evaluation round committed task={} round={} model={} examples={} accuracy={}",
+                  task_id(), current_->round_number(), model_->version(), m.examples(),
+                  m.accuracy());
+}
+
+bool TaskRunner::MoreRoundsWanted() const {
+  return task_.continuous() || task_.rounds_remaining() > 0 ||
+         task_.evaluation_rounds_remaining() > 0;
+}
+
 void TaskRunner::EndRound(absl::Time now) {
   const bool committed = current_->phase() == cohort::v1::ROUND_PHASE_COMMITTED;
   if (!committed) {
     task_.set_rounds_failed(task_.rounds_failed() + 1);
-    if (!task_.continuous()) {
+    if (current_->evaluation_only()) {
+      task_.set_evaluation_rounds_remaining(
+          std::max<int64_t>(0, task_.evaluation_rounds_remaining() - 1));
+    } else if (!task_.continuous()) {
       task_.set_rounds_remaining(std::max<int64_t>(0, task_.rounds_remaining() - 1));
     }
     COHORT_LOG_WARN("round failed task={} round={} reason={}", task_id(), current_->round_number(),

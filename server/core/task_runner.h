@@ -59,7 +59,9 @@ class TaskRunner {
   cohort::v1::Task task() const;
   std::shared_ptr<const cohort::v1::Model> model() const { return model_; }
 
-  absl::Status StartRounds(int64_t count, bool continuous, absl::Time now);
+  // `evaluation_only`: `count` rounds that evaluate the latest model without training; they run
+  // before any training round still queued.
+  absl::Status StartRounds(int64_t count, bool continuous, bool evaluation_only, absl::Time now);
   absl::Status Pause(absl::Time now);
   absl::Status Resume(absl::Time now);
   absl::Status AbortRound(const std::string& reason, absl::Time now);
@@ -84,6 +86,9 @@ class TaskRunner {
   void SetState(cohort::v1::TaskState next, absl::Time now);
   void MaybeOpenRound(absl::Time now);
   void Commit(absl::Time now);
+  // Commits an evaluation-only round: its summary and the task, no model version.
+  void CommitEvaluation(absl::Time now);
+  bool MoreRoundsWanted() const;
   void EndRound(absl::Time now);
   void Emit(cohort::v1::RoundEvent::Kind kind, absl::Time now, const std::string& message);
   void Persist();

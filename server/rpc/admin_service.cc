@@ -279,6 +279,7 @@ grpc::ServerWriteReactor<cohort::v1::ModelPart>* AdminServiceImpl::DownloadModel
     if (offset == 0) {
       part.set_version(model->version());
       *part.mutable_layout() = model->layout();
+      if (model->has_graph()) *part.mutable_graph() = model->graph();
       part.set_total_size(static_cast<int64_t>(bytes.size()));
       part.set_sha256(model->sha256());
     }

@@ -69,11 +69,13 @@ std::shared_ptr<v1::DeviceService::StubInterface> TestServer::NewDeviceStub() co
       grpc::CreateChannel(device_address(), grpc::InsecureChannelCredentials()));
 }
 
-absl::StatusOr<std::string> TestServer::CreateTask(const v1::TaskConfig& config) {
+absl::StatusOr<std::string> TestServer::CreateTask(const v1::TaskConfig& config,
+                                                   const std::string& onnx_model) {
   grpc::ClientContext context;
   Authorize(&context);
   v1::CreateTaskRequest request;
   *request.mutable_config() = config;
+  request.set_onnx_model(onnx_model);
   v1::Task task;
   if (absl::Status s = FromGrpc(admin_->CreateTask(&context, request, &task)); !s.ok()) return s;
   return task.task_id();
@@ -87,6 +89,18 @@ absl::Status TestServer::StartRounds(const std::string& task_id, int64_t count) 
   request.set_count(count);
   v1::Task task;
   return FromGrpc(admin_->StartRounds(&context, request, &task));
+}
+
+absl::StatusOr<std::vector<v1::RoundSummary>> TestServer::ListRounds(const std::string& task_id) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  v1::ListRoundsRequest request;
+  request.set_task_id(task_id);
+  v1::ListRoundsResponse response;
+  if (absl::Status s = FromGrpc(admin_->ListRounds(&context, request, &response)); !s.ok()) {
+    return s;
+  }
+  return std::vector<v1::RoundSummary>(response.rounds().begin(), response.rounds().end());
 }
 
 absl::StatusOr<v1::Task> TestServer::GetTask(const std::string& task_id) {

@@ -28,8 +28,11 @@ class TestServer {
   // A fresh stub on a fresh channel to the device service.
   std::shared_ptr<v1::DeviceService::StubInterface> NewDeviceStub() const;
 
-  // Creates the task and returns its id.
-  absl::StatusOr<std::string> CreateTask(const v1::TaskConfig& config);
+  // Creates the task (from `onnx_model` when not empty) and returns its id.
+  absl::StatusOr<std::string> CreateTask(const v1::TaskConfig& config,
+                                         const std::string& onnx_model = "");
+  // The task's rounds, newest first.
+  absl::StatusOr<std::vector<v1::RoundSummary>> ListRounds(const std::string& task_id);
   absl::Status StartRounds(const std::string& task_id, int64_t count);
   absl::StatusOr<v1::Task> GetTask(const std::string& task_id);
   // The parameters of model `version` (0 = latest), through the admin API.

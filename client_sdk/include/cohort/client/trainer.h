@@ -19,6 +19,10 @@ struct TensorSpec {
 
 struct ModelLayout {
   std::vector<TensorSpec> tensors;
+  // The layer graph the tensors come from, as a serialized cohort.v1.ModelGraph
+  // (protos/cohort/v1/graph.proto); empty for a task that declares tensors only. The built-in
+  // EigenTrainer trains it; an app's own trainer may read it or ignore it.
+  std::string graph;
 };
 
 // The round's training hyper-parameters (RoundPlan.training on the wire).
@@ -39,14 +43,21 @@ struct TrainingResult {
   double loss = 0.0;
 };
 
+// How the model does on the device's held-out examples (never its training examples). For
+// federated evaluation the SDK uploads num_examples, num_correct and loss * num_examples, which
+// the round sums across the cohort.
 struct EvaluationResult {
+  // Mean loss per example.
   double loss = 0.0;
   double accuracy = 0.0;
   int64_t num_examples = 0;
+  // Examples predicted right; -1 (an app trainer that sets accuracy only) means
+  // round(accuracy * num_examples).
+  int64_t num_correct = -1;
 };
 
 // Trains on data that never leaves the device. The app supplies one; the SDK ships
-// EigenTrainer (client_sdk/trainer) for softmax regression and small MLPs.
+// EigenTrainer (client_sdk/trainer), which trains any layer graph of docs/models.md.
 //
 // The SDK calls Train from its own worker thread, one call at a time; implementations need not
 // be thread-safe. Errors: INVALID_ARGUMENT for a layout the trainer cannot train,
@@ -57,6 +68,7 @@ class Trainer {
   virtual absl::StatusOr<TrainingResult> Train(const ModelLayout& layout,
                                                absl::Span<const float> parameters,
                                                const TrainingParams& params) = 0;
+  // On the held-out examples. FAILED_PRECONDITION when there are none.
   virtual absl::StatusOr<EvaluationResult> Evaluate(const ModelLayout& layout,
                                                     absl::Span<const float> parameters) = 0;
 };
