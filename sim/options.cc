@@ -212,7 +212,9 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
     *config.mutable_graph() = SimModelGraph(o);
     config.mutable_initial_model()->set_glorot_uniform_seed(o.seed);
   }
-  config.mutable_evaluation()->set_enabled(o.holdout > 0);
+  // Federated evaluation sums its counts without noise, which a DP task refuses
+  // (docs/privacy.md): with --dp the holdout is kept out of training but not evaluated.
+  config.mutable_evaluation()->set_enabled(o.holdout > 0 && o.dp == "none");
   cohort::v1::TrainingParams* training = config.mutable_training();
   training->set_local_epochs(o.local_epochs);
   training->set_batch_size(o.batch_size);

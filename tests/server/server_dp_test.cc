@@ -7,11 +7,14 @@
 
 #include <cmath>
 #include <future>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
 #include "tests/server/fedavg_check.h"
 #include "tests/server/loopback_server.h"
 #include "tests/server/test_device.h"
@@ -170,6 +173,17 @@ TEST_CASE("DpTask_StopsBeforeTheRoundThatWouldExceedItsBudget") {
   CHECK(paused->privacy().exhausted());
   CHECK(paused->privacy().epsilon_spent() <= 20);
   CHECK(paused->privacy().stop_reason().find("round 3 would bring epsilon") != std::string::npos);
+  // Prometheus shows what the task spent and its budget.
+  const std::string metrics =
+      prometheus::TextSerializer().Serialize((*server)->metrics().Collect());
+  const std::string gauge = absl::StrCat("cohort_privacy_epsilon_spent{task=\"", task->task_id(),
+                                         "\"} ");
+  const size_t at = metrics.find(gauge);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(metrics.substr(at + gauge.size())) ==
+        Approx(paused->privacy().epsilon_spent()).epsilon(1e-6));
+  CHECK(metrics.find(absl::StrCat("cohort_privacy_epsilon_budget{task=\"", task->task_id(),
+                                  "\"} 20")) != std::string::npos);
   // Asking for more rounds is refused with the same reason.
   auto stub = (*server)->NewAdminStub();
   cohort::v1::StartRoundsRequest more;
