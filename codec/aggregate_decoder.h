@@ -32,6 +32,10 @@ struct AggregateResult {
   std::vector<float> average_delta;  // sum(w_i * u_i) / sum(w_i), one per parameter
   double total_weight = 0;           // sum(w_i)
   int32_t contributors = 0;          // devices in the sum
+  // DP rounds with adaptive clipping (codec/dp_codec.h): the noisy count of contributors whose
+  // update was within the clip norm.
+  bool has_unclipped_count = false;
+  double unclipped_count = 0;
 };
 
 // `sum` is the exact sum in Z_(2^modulus_bits) of `contributors` QUANTIZED encoded updates: the

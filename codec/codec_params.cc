@@ -5,6 +5,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
+#include "codec/dp_codec.h"
 #include "codec/model.h"
 
 namespace cohort::codec {
@@ -22,10 +23,11 @@ absl::Status Invalid(absl::string_view field, absl::string_view requirement, T g
 absl::Status CheckCommon(UpdateEncoding encoding, int bits, int64_t max_example_weight,
                          double l2_clip_norm, double quantization_range) {
   if (encoding != cohort::v1::UPDATE_ENCODING_QUANTIZED &&
-      encoding != cohort::v1::UPDATE_ENCODING_FLOAT32) {
+      encoding != cohort::v1::UPDATE_ENCODING_FLOAT32 &&
+      encoding != cohort::v1::UPDATE_ENCODING_DISTRIBUTED_DP) {
     return absl::InvalidArgumentError(
-        absl::StrCat("codec.encoding must be UPDATE_ENCODING_QUANTIZED or "
-                     "UPDATE_ENCODING_FLOAT32, got ",
+        absl::StrCat("codec.encoding must be UPDATE_ENCODING_QUANTIZED, UPDATE_ENCODING_FLOAT32 "
+                     "or UPDATE_ENCODING_DISTRIBUTED_DP, got ",
                      encoding));
   }
   if (bits < kMinBits || bits > kMaxBits) return Invalid("bits", "in [2, 16]", bits);
@@ -143,6 +145,26 @@ absl::Status ValidateCodecParams(const CodecParams& params) {
   }
   if (params.chunk_elements() < 0) {
     return Invalid("chunk_elements", ">= 0", params.chunk_elements());
+  }
+  if (params.encoding() == cohort::v1::UPDATE_ENCODING_DISTRIBUTED_DP || params.has_dp()) {
+    // The DP step's own checks; its layout replaces the quantized one (codec/dp_codec.h).
+    if (absl::Status s = ValidateDpParams(params.dp()); !s.ok()) return s;
+    const bool distributed = IsDistributedDp(params.dp().mechanism());
+    if (distributed != (params.encoding() == cohort::v1::UPDATE_ENCODING_DISTRIBUTED_DP)) {
+      return absl::InvalidArgumentError(
+          "codec.encoding must be UPDATE_ENCODING_DISTRIBUTED_DP exactly for a distributed DP "
+          "mechanism (central DP uses UPDATE_ENCODING_FLOAT32)");
+    }
+    if (distributed) {
+      if (params.modulus_bits() != params.dp().bits()) {
+        return Invalid("modulus_bits", absl::StrCat("dp.bits = ", params.dp().bits()),
+                       params.modulus_bits());
+      }
+      if (params.vector_length() != params.dp().noised_coordinates() + 1) {
+        return Invalid("vector_length", "dp.noised_coordinates + 1", params.vector_length());
+      }
+      return absl::OkStatus();
+    }
   }
   if (params.encoding() == cohort::v1::UPDATE_ENCODING_QUANTIZED) {
     const int m = params.modulus_bits();

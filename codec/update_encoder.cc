@@ -36,6 +36,10 @@ absl::StatusOr<UpdateEncoder> UpdateEncoder::Create(const cohort::v1::CodecParam
                                                     absl::Span<const float> delta,
                                                     int64_t num_examples, uint64_t seed) {
   if (absl::Status s = ValidateCodecParams(params); !s.ok()) return s;
+  if (params.has_dp()) {
+    return absl::InvalidArgumentError(
+        "a DP round's update is encoded by EncodeDpUpdate (codec/dp_codec.h), not UpdateEncoder");
+  }
   if (static_cast<int64_t>(delta.size()) + 1 != UpdateLength(params)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a delta of ", delta.size(), " values does not fit codec.vector_length ",

@@ -98,6 +98,23 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "SecAgg+ round-failure bound 2^-bits (0 = strongest the cohort size allows, "
                  "<= 20)")
       ->capture_default_str();
+  app.add_option("--dp", o.dp,
+                 "Differential privacy: none, ddg (distributed discrete Gaussian), skellam "
+                 "(both under SecAgg), central (with --no-secagg --float32)")
+      ->capture_default_str();
+  app.add_option("--dp_noise_multiplier", o.dp_noise_multiplier,
+                 "Total noise stddev / clip norm at the fewest contributors (needs --dp_budget)");
+  app.add_option("--dp_target_epsilon", o.dp_target_epsilon,
+                 "Calibrate the noise so that --rounds rounds spend this epsilon");
+  app.add_option("--dp_delta", o.dp_delta, "delta of the (epsilon, delta) guarantee")
+      ->capture_default_str();
+  app.add_option("--dp_budget", o.dp_budget, "Total epsilon; rounds stop before exceeding it");
+  app.add_option("--dp_bits", o.dp_bits, "Ring bits per coordinate of a distributed-DP upload")
+      ->capture_default_str();
+  app.add_flag("--dp_adaptive_clipping", o.dp_adaptive_clipping,
+               "Adapt the clip norm to the median update norm (Andrew et al. 2021)");
+  app.add_option("--dp_weighting", o.dp_weighting, "DP weights: uniform or capped")
+      ->capture_default_str();
   app.add_option("--dropout", o.dropout,
                  "Probability that a selected device vanishes at a random phase of its round")
       ->capture_default_str();

@@ -39,6 +39,10 @@ struct RoundMetrics {
   double bytes_down_per_device = 0.0;
   // Wall time from the round's start to its commit (server timestamps).
   double round_seconds = 0.0;
+  // DP rounds: the task's epsilon after the round (-1 without DP), and the ring bits of each
+  // uploaded coordinate (0 without distributed DP).
+  double epsilon_spent = -1.0;
+  int32_t dp_bits = 0;
 };
 
 // The line printed per round, e.g.

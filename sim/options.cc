@@ -139,6 +139,42 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (o.secagg) {
     if (absl::StatusOr<int> bits = SecAggCorrectnessBits(o); !bits.ok()) return bits.status();
   }
+  if (o.dp != "none" && o.dp != "ddg" && o.dp != "skellam" && o.dp != "central") {
+    return Bad("dp", "none, ddg, skellam or central", o.dp);
+  }
+  if (o.dp != "none") {
+    if ((o.dp_noise_multiplier > 0) == (o.dp_target_epsilon > 0)) {
+      return absl::InvalidArgumentError(
+          "--dp needs exactly one of --dp_noise_multiplier and --dp_target_epsilon (> 0)");
+    }
+    if (!(o.dp_delta > 0 && o.dp_delta < 1)) {
+      return Bad("dp_delta", "in (0, 1)", absl::StrCat(o.dp_delta));
+    }
+    if (o.dp_budget < 0) return Bad("dp_budget", ">= 0", absl::StrCat(o.dp_budget));
+    if (o.dp_noise_multiplier > 0 && o.dp_budget == 0) {
+      return absl::InvalidArgumentError(
+          "--dp_noise_multiplier needs --dp_budget (the total epsilon)");
+    }
+    if (o.dp_bits < 8 || o.dp_bits > 62)
+      return Bad("dp_bits", "in [8, 62]", absl::StrCat(o.dp_bits));
+    if (o.dp_weighting != "uniform" && o.dp_weighting != "capped") {
+      return Bad("dp_weighting", "uniform or capped", o.dp_weighting);
+    }
+    const bool distributed = o.dp != "central";
+    if (distributed && !o.secagg) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dp=", o.dp,
+                       " adds its noise under secure aggregation: drop --no-secagg, or use "
+                       "--dp=central"));
+    }
+    if (!distributed && (o.secagg || o.quantize)) {
+      return absl::InvalidArgumentError(
+          "--dp=central is for plain rounds: add --no-secagg --float32");
+    }
+    if (o.dp_adaptive_clipping && !distributed) {
+      return absl::InvalidArgumentError("--dp_adaptive_clipping needs --dp=ddg or --dp=skellam");
+    }
+  }
   if (o.device_threads < 0) return Bad("device_threads", ">= 0", absl::StrCat(o.device_threads));
   if (!(o.holdout >= 0 && o.holdout < 0.9)) return Bad("holdout", "in [0, 0.9)", absl::StrCat(o.holdout));
   if (!o.server.empty() && (o.admin_server.empty() || o.admin_token.empty())) {
@@ -176,7 +212,9 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
     *config.mutable_graph() = SimModelGraph(o);
     config.mutable_initial_model()->set_glorot_uniform_seed(o.seed);
   }
-  config.mutable_evaluation()->set_enabled(o.holdout > 0);
+  // Federated evaluation sums its counts without noise, which a DP task refuses
+  // (docs/privacy.md): with --dp the holdout is kept out of training but not evaluated.
+  config.mutable_evaluation()->set_enabled(o.holdout > 0 && o.dp == "none");
   cohort::v1::TrainingParams* training = config.mutable_training();
   training->set_local_epochs(o.local_epochs);
   training->set_batch_size(o.batch_size);
@@ -203,9 +241,28 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
   cohort::v1::CodecConfig* codec = config.mutable_codec();
   codec->set_encoding(o.quantize ? cohort::v1::UPDATE_ENCODING_QUANTIZED
                                  : cohort::v1::UPDATE_ENCODING_FLOAT32);
-  codec->set_l2_clip_norm(o.quantize ? o.clip : 0.0);
+  codec->set_l2_clip_norm(o.quantize || o.dp != "none" ? o.clip : 0.0);
   codec->set_bits(o.bits);
   codec->set_max_example_weight(o.max_example_weight);
+
+  if (o.dp != "none") {
+    cohort::v1::DpConfig* dp = config.mutable_dp();
+    dp->set_mechanism(o.dp == "ddg"       ? cohort::v1::DP_MECHANISM_DISTRIBUTED_DISCRETE_GAUSSIAN
+                      : o.dp == "skellam" ? cohort::v1::DP_MECHANISM_DISTRIBUTED_SKELLAM
+                                          : cohort::v1::DP_MECHANISM_CENTRAL_GAUSSIAN);
+    dp->set_delta(o.dp_delta);
+    if (o.dp_target_epsilon > 0) {
+      dp->set_target_epsilon(o.dp_target_epsilon);
+      dp->set_target_rounds(o.rounds);
+    } else {
+      dp->set_noise_multiplier(o.dp_noise_multiplier);
+    }
+    if (o.dp_budget > 0) dp->set_epsilon_budget(o.dp_budget);
+    dp->set_bits(o.dp_bits);
+    dp->set_weighting(o.dp_weighting == "capped" ? cohort::v1::DP_WEIGHTING_CAPPED
+                                                 : cohort::v1::DP_WEIGHTING_UNIFORM);
+    dp->mutable_adaptive_clipping()->set_enabled(o.dp_adaptive_clipping);
+  }
 
   cohort::v1::ServerOptimizerConfig* optimizer = config.mutable_optimizer();
   optimizer->set_kind(o.optimizer == "fedavgm" ? cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM
@@ -226,14 +283,18 @@ std::string OptionsJson(const SimOptions& o) {
       "\"batch_size\": %d, \"client_lr\": %g, \"server_lr\": %g, \"optimizer\": %s, "
       "\"secagg\": %s, \"quantize\": %s, \"bits\": %d, \"clip\": %g, \"max_example_weight\": %d, "
       "\"dropout\": %g, \"secagg_dropout_rate\": %g, \"secagg_correctness_bits\": %d, "
-      "\"seed\": %d}",
+      "\"dp\": %s, \"dp_noise_multiplier\": %g, \"dp_target_epsilon\": %g, \"dp_delta\": %g, "
+      "\"dp_budget\": %g, \"dp_bits\": %d, \"dp_adaptive_clipping\": %s, "
+      "\"dp_weighting\": %s, \"seed\": %d}",
       JsonString(o.server.empty() ? "in-process" : o.server), JsonString(o.population),
       JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.holdout, o.devices, o.rounds,
       TargetCohortSize(o), SelectedCohortSize(o), o.over_selection, JsonString(o.model), o.hidden,
       o.local_epochs, o.batch_size, o.client_lr, o.server_lr, JsonString(o.optimizer),
       o.secagg ? "true" : "false", o.quantize ? "true" : "false", o.bits, o.clip,
       o.max_example_weight, o.dropout, *SecAggDropoutRate(o),
-      o.secagg ? SecAggCorrectnessBits(o).value_or(0) : 0, o.seed);
+      o.secagg ? SecAggCorrectnessBits(o).value_or(0) : 0, JsonString(o.dp), o.dp_noise_multiplier,
+      o.dp_target_epsilon, o.dp_delta, o.dp_budget, o.dp_bits,
+      o.dp_adaptive_clipping ? "true" : "false", JsonString(o.dp_weighting), o.seed);
 }
 
 }  // namespace cohort::sim

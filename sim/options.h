@@ -70,6 +70,19 @@ struct SimOptions {
   // reach 2^-20: e.g. 8 participants at 10% dropout reach 2^-14).
   int secagg_correctness_bits = 0;
 
+  // Differential privacy (docs/privacy.md): "none"; "ddg" (distributed discrete Gaussian) or
+  // "skellam" under secure aggregation; "central" (plain float32 rounds, the server adds the
+  // noise). Noise is --dp_noise_multiplier, or calibrated so that --rounds rounds spend
+  // --dp_target_epsilon at --dp_delta. --dp_budget defaults to the target.
+  std::string dp = "none";
+  double dp_noise_multiplier = 0.0;
+  double dp_target_epsilon = 0.0;
+  double dp_delta = 1e-5;
+  double dp_budget = 0.0;
+  int dp_bits = 20;
+  bool dp_adaptive_clipping = false;
+  std::string dp_weighting = "uniform";  // "uniform" or "capped"
+
   // Probability that a selected device vanishes (stops answering, no Leave) at a uniformly random
   // phase of its round.
   double dropout = 0.0;

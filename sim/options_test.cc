@@ -77,3 +77,51 @@ TEST_CASE("MakeTaskConfig_CarriesModelTrainingCodecAndSecAgg") {
 
 }  // namespace
 }  // namespace cohort::sim
+
+namespace cohort::sim {
+namespace {
+
+TEST_CASE("ValidateSimOptions_DpFlagsMustDescribeAServableMechanism") {
+  auto message_for = [](auto mutate) {
+    SimOptions o;
+    o.dp = "ddg";
+    o.dp_target_epsilon = 3;
+    mutate(o);
+    const absl::Status status = ValidateSimOptions(o);
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+    return std::string(status.message());
+  };
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dp = "laplace"; }), "--dp"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dp_noise_multiplier = 1; }),
+                          "exactly one of"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.secagg = false; }), "--dp=central"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dp = "central"; }), "--no-secagg"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.dp_delta = 0; }), "--dp_delta"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) {
+                            o.dp_target_epsilon = 0;
+                            o.dp_noise_multiplier = 1.2;
+                          }),
+                          "--dp_budget"));
+}
+
+TEST_CASE("MakeTaskConfig_DpSetsTheMechanismAndTurnsFederatedEvaluationOff") {
+  SimOptions o;
+  o.dp = "skellam";
+  o.dp_target_epsilon = 3;
+  o.dp_bits = 18;
+  REQUIRE(ValidateSimOptions(o).ok());
+  const cohort::v1::TaskConfig config = MakeTaskConfig(o);
+  CHECK(config.dp().mechanism() == cohort::v1::DP_MECHANISM_DISTRIBUTED_SKELLAM);
+  CHECK(config.dp().target_epsilon() == 3);
+  CHECK(config.dp().target_rounds() == o.rounds);
+  CHECK(config.dp().delta() == 1e-5);
+  CHECK(config.dp().bits() == 18);
+  CHECK(config.codec().l2_clip_norm() == o.clip);
+  // The evaluation counts would be summed without noise.
+  CHECK_FALSE(config.evaluation().enabled());
+  SimOptions plain;
+  CHECK(MakeTaskConfig(plain).evaluation().enabled());
+}
+
+}  // namespace
+}  // namespace cohort::sim

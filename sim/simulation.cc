@@ -446,6 +446,8 @@ absl::StatusOr<RoundMetrics> SimulationImpl::MeasureRound(const cohort::v1::Roun
   m.bytes_up_per_device = static_cast<double>(traffic.up) / devices;
   m.bytes_down_per_device = static_cast<double>(traffic.down) / devices;
   if (s.has_started_at() && s.has_ended_at()) m.round_seconds = Seconds(s.started_at(), s.ended_at());
+  if (s.privacy().charged()) m.epsilon_spent = s.privacy().epsilon_spent();
+  if (s.privacy().bits() > 0) m.dp_bits = s.privacy().bits();
   if (m.committed) {
     COHORT_ASSIGN_OR_RETURN(ModelVersion model, admin_->DownloadModel(task_id_, m.model_version));
     COHORT_ASSIGN_OR_RETURN(client::EvaluationResult eval,
@@ -465,7 +467,9 @@ absl::Status SimulationImpl::WriteOutputs(const SimulationResult& result) const 
       options_.partition,
       options_.partition == "dirichlet" ? absl::StrFormat("(%g)", options_.alpha) : "",
       options_.secagg ? "SecAgg+" : "no SecAgg",
-      options_.quantize ? absl::StrFormat("%d-bit", options_.bits) : "float32");
+      options_.dp != "none"
+          ? absl::StrFormat("DP %s", options_.dp)
+          : (options_.quantize ? absl::StrFormat("%d-bit", options_.bits) : "float32"));
   return WriteFile(result.svg_path, RenderRoundsSvg(result.rounds, title));
 }
 
@@ -608,12 +612,26 @@ std::string FormatSummary(const SimOptions& options, const SimulationResult& r) 
       r.rounds_committed, r.rounds_failed, r.wall_seconds, 100.0 * r.final_accuracy, r.final_loss,
       options.model, r.mean_round_seconds, FormatBytes(r.mean_bytes_up_per_device),
       FormatBytes(r.mean_bytes_down_per_device),
-      options.secagg ? absl::StrFormat("SecAgg+, %d-bit", options.bits)
-                     : (options.quantize ? absl::StrFormat("no SecAgg, %d-bit", options.bits)
-                                         : "plain float32 FedAvg"));
+      options.dp != "none"
+          ? (options.secagg ? absl::StrFormat("SecAgg+, %s DP", options.dp)
+                            : std::string("plain float32, central DP"))
+          : (options.secagg ? absl::StrFormat("SecAgg+, %d-bit", options.bits)
+                            : (options.quantize ? absl::StrFormat("no SecAgg, %d-bit", options.bits)
+                                                : "plain float32 FedAvg")));
   if (options.dropout > 0) {
     absl::StrAppendFormat(&out, "  injected dropouts     %d (rate %.2f per selected device)\n",
                           r.injected_dropouts, options.dropout);
+  }
+  if (options.dp != "none") {
+    double spent = 0;
+    int32_t bits = 0;
+    for (const RoundMetrics& m : r.rounds) {
+      spent = std::max(spent, m.epsilon_spent);
+      bits = std::max(bits, m.dp_bits);
+    }
+    absl::StrAppendFormat(&out, "  privacy               %s, epsilon %.3f at delta %g%s\n",
+                          options.dp, spent, options.dp_delta,
+                          bits > 0 ? absl::StrFormat(", %d-bit ring", bits) : std::string());
   }
   absl::StrAppendFormat(&out, "  metrics               %s\n                        %s\n",
                         r.csv_path, r.json_path);

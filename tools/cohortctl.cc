@@ -5,6 +5,7 @@
 //   cohortctl start --task=TASK --count=10
 //   cohortctl status --task=TASK
 //   cohortctl rounds --task=TASK --limit=20
+//   cohortctl privacy --task=TASK            # epsilon spent, budget, per-round epsilon (DP)
 //   cohortctl watch --task=TASK
 //   cohortctl download-model --task=TASK --out=model.bin
 //   cohortctl create-task --config=task.textproto --model=model.onnx
@@ -20,6 +21,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "codec/model.h"
 #include "cohort/v1/admin.grpc.pb.h"
@@ -162,6 +164,50 @@ int CreateTask(Admin& admin, const std::string& config_file, const std::string& 
   return admin.Print(admin.stub().CreateTask(admin.Context().get(), request, &task), task);
 }
 
+// A DP task's budget in a few lines, then the charged rounds, newest first. --json prints the
+// task's PrivacyBudget message instead.
+int Privacy(Admin& admin, const std::string& task_id, int32_t limit, bool json) {
+  cohort::v1::GetTaskRequest get;
+  get.set_task_id(task_id);
+  cohort::v1::Task task;
+  const grpc::Status status = admin.stub().GetTask(admin.Context().get(), get, &task);
+  if (!status.ok() || json) return admin.Print(status, task.privacy());
+  const cohort::v1::PrivacyBudget& p = task.privacy();
+  if (p.mechanism() == cohort::v1::DP_MECHANISM_UNSPECIFIED ||
+      p.mechanism() == cohort::v1::DP_MECHANISM_NONE) {
+    std::cout << "task " << task_id << " has no differential privacy\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "task %s  %s\n"
+      "epsilon spent %.4f of %.4f at delta %.3g (standard conversion: %.4f)\n"
+      "rounds charged %d; next round would bring epsilon to %.4f\n"
+      "noise multiplier %.4g, clip norm now %.4g\n",
+      task_id, cohort::v1::DpMechanism_Name(p.mechanism()), p.epsilon_spent(), p.epsilon_budget(),
+      p.delta(), p.epsilon_spent_standard(), p.rounds_charged(), p.next_round_epsilon(),
+      task.config().dp().noise_multiplier(), p.clip_norm());
+  if (p.exhausted()) std::cout << "STOPPED: " << p.stop_reason() << "\n";
+  cohort::v1::ListRoundsRequest request;
+  request.set_task_id(task_id);
+  request.set_page_size(limit);
+  cohort::v1::ListRoundsResponse rounds;
+  const grpc::Status listed = admin.stub().ListRounds(admin.Context().get(), request, &rounds);
+  if (!listed.ok()) return admin.Print(listed, rounds);
+  std::cout << "round  phase      round_eps  spent_eps  noise_std  clip     bits  n_min\n";
+  for (const cohort::v1::RoundSummary& r : rounds.rounds()) {
+    if (!r.has_privacy()) continue;
+    const cohort::v1::RoundPrivacy& rp = r.privacy();
+    std::string phase = cohort::v1::RoundPhase_Name(r.phase());
+    if (phase.rfind("ROUND_PHASE_", 0) == 0) phase = phase.substr(12);
+    std::cout << absl::StrFormat(
+        "%5d  %-9s  %9s  %9s  %9.4g  %-7.4g  %4d  %5d\n", r.round_number(), phase,
+        rp.charged() ? absl::StrFormat("%.4f", rp.round_epsilon()) : "-",
+        rp.charged() ? absl::StrFormat("%.4f", rp.epsilon_spent()) : "-", rp.noise_stddev(),
+        rp.clip_norm(), rp.bits(), rp.accounted_contributors());
+  }
+  return 0;
+}
+
 int Watch(Admin& admin, const std::string& task_id) {
   cohort::v1::WatchEventsRequest request;
   request.set_task_id(task_id);
@@ -268,6 +314,8 @@ int main(int argc, char** argv) {
   abort->add_option("--reason", reason, "recorded as the failure reason");
   auto* rounds = app.add_subcommand("rounds", "list rounds with their metrics, newest first");
   rounds->add_option("--limit", limit, "how many (default 20)");
+  auto* privacy = app.add_subcommand("privacy", "a DP task's epsilon spent, budget and rounds");
+  privacy->add_option("--limit", limit, "rounds to list (default 20)");
   auto* watch = app.add_subcommand("watch", "stream round events until interrupted");
   std::string examples_file;
   auto* calibrate = app.add_subcommand(
@@ -282,7 +330,7 @@ int main(int argc, char** argv) {
                        "raw (little-endian float32 parameters) or onnx (an ONNX model file)")
       ->check(CLI::IsMember({"raw", "onnx"}));
   for (CLI::App* command :
-       {status, start, pause, resume, abort, rounds, watch, download, calibrate}) {
+       {status, start, pause, resume, abort, rounds, privacy, watch, download, calibrate}) {
     command->add_option("--task", task_id, "task id")->required();
   }
 
@@ -345,6 +393,7 @@ int main(int argc, char** argv) {
     cohort::v1::ListRoundsResponse response;
     return admin->Print(stub.ListRounds(admin->Context().get(), request, &response), response);
   }
+  if (privacy->parsed()) return Privacy(*admin, task_id, limit, connection.json);
   if (watch->parsed()) return Watch(*admin, task_id);
   if (calibrate->parsed()) {
     cohort::v1::AttachCalibrationDataRequest request;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/update_encoding.h"
 #include "secagg/packing.h"
+#include "secagg/random_source.h"
 
 namespace cohort::client::internal {
 namespace {
@@ -246,8 +247,8 @@ void Participation::Train() {
     weight = trained->num_examples;
   }
   std::vector<float>().swap(model_);
-  absl::StatusOr<std::string> input =
-      EncodeInput(plan.codec(), std::move(delta), weight, env_.random64(), metrics);
+  absl::StatusOr<std::string> input = EncodeInput(plan.codec(), std::move(delta), weight,
+                                                  env_.random64(), *secagg::OsRandom(), metrics);
   if (!input.ok()) return machine_->OnTrained(input.status());
   input_ = *std::move(input);
   if (absl::Status s = env_.store->SaveInput(input_); !s.ok() && env_.on_error) env_.on_error(s);

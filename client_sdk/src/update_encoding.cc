@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/codec_params.h"
+#include "codec/dp_codec.h"
 #include "codec/evaluation_metrics.h"
 #include "codec/model.h"
 #include "codec/update_encoder.h"
@@ -25,10 +26,19 @@ int InputBits(const v1::CodecParams& codec) {
 
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed,
+                                        secagg::RandomSource& noise,
                                         absl::Span<const uint64_t> metrics) {
   if (static_cast<int64_t>(metrics.size()) != codec.metric_elements()) {
     return absl::InvalidArgumentError(absl::StrCat("the plan asks for ", codec.metric_elements(),
                                                    " evaluation elements, got ", metrics.size()));
+  }
+  if (codec.has_dp()) {
+    // The rotation is global, so a DP encoding is made whole (d' elements) and then packed.
+    absl::StatusOr<codec::EncodedUpdate> encoded =
+        codec::EncodeDpUpdate(codec, delta, num_examples, noise);
+    if (!encoded.ok()) return encoded.status();
+    std::vector<float>().swap(delta);
+    return secagg::Pack(encoded->values, InputBits(codec));
   }
   if (absl::Status s = codec::ValidateCodecParams(codec); !s.ok()) return s;
   // The shared codec validates the parameters, the length, NaN/Inf and the weight. Encoding block

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "cohort/v1/plan.pb.h"
+#include "secagg/random_source.h"
 
 namespace cohort::client::internal {
 
@@ -26,10 +27,14 @@ int InputBits(const v1::CodecParams& codec);
 // codec::EncodeEvaluation elements when the plan evaluates, else empty), and packs it:
 // vector_length = params + 1 (the weight) + metric elements. In an evaluation-only round
 // `delta` is empty and the input is the metrics alone. `delta` is consumed. `seed` drives
-// stochastic quantization. INVALID_ARGUMENT for sizes that do not match the plan, parameters the
+// stochastic quantization. In a DP round (codec.dp set) the update is clipped, rotated, scaled,
+// rounded and noised instead (codec::EncodeDpUpdate; DP rounds carry no metrics): `noise` must
+// be a CSPRNG the server cannot predict (secagg::OsRandom()), or the server could subtract the
+// device's noise share. INVALID_ARGUMENT for sizes that do not match the plan, parameters the
 // codec refuses, a NaN or infinite delta, or num_examples < 1.
 absl::StatusOr<std::string> EncodeInput(const v1::CodecParams& codec, std::vector<float> delta,
                                         int64_t num_examples, uint64_t seed,
+                                        secagg::RandomSource& noise,
                                         absl::Span<const uint64_t> metrics = {});
 
 // Elements [begin, begin + count) of a packed input. INVALID_ARGUMENT when out of range.

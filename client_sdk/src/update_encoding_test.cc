@@ -6,11 +6,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "codec/dp_codec.h"
 #include "codec/update_encoder.h"
+#include "privacy/mechanism.h"
 #include "secagg/packing.h"
+#include "secagg/testing/fake_random_source.h"
 
 namespace cohort::client::internal {
 namespace {
+
+// Tests stand in a seeded source for the device's CSPRNG.
+secagg::RandomSource& Noise() {
+  static secagg::FakeRandomSource source(99);
+  return source;
+}
 
 v1::CodecParams Quantized(int64_t params, int modulus_bits = 20) {
   v1::CodecParams c;
@@ -27,7 +36,8 @@ v1::CodecParams Quantized(int64_t params, int modulus_bits = 20) {
 
 TEST_CASE("EncodeInput_PacksVectorLengthElementsWithTheWeightLast") {
   const v1::CodecParams codec = Quantized(5);
-  auto packed = EncodeInput(codec, {0.1f, -0.2f, 0.0f, 0.3f, -0.05f}, /*num_examples=*/25, 1);
+  auto packed =
+      EncodeInput(codec, {0.1f, -0.2f, 0.0f, 0.3f, -0.05f}, /*num_examples=*/25, 1, Noise());
   REQUIRE(packed.ok());
   CHECK(packed->size() == secagg::PackedSize(6, 20));
   auto all = InputChunk(codec, *packed, 0, 6);
@@ -44,7 +54,7 @@ TEST_CASE("EncodeInput_PacksExactlyWhatTheSharedCodecEncodes") {
   for (size_t i = 0; i < delta.size(); ++i) delta[i] = static_cast<float>((i % 97) * 1e-5 - 4e-4);
   auto expected = codec::EncodeUpdate(codec, delta, 7, 42);
   REQUIRE(expected.ok());
-  auto packed = EncodeInput(codec, delta, 7, 42);
+  auto packed = EncodeInput(codec, delta, 7, 42, Noise());
   REQUIRE(packed.ok());
   auto all = InputChunk(codec, *packed, 0, d + 1);
   REQUIRE(all.ok());
@@ -52,15 +62,45 @@ TEST_CASE("EncodeInput_PacksExactlyWhatTheSharedCodecEncodes") {
 }
 
 TEST_CASE("EncodeInput_RefusesNaNAndAWeightBelowOne") {
-  CHECK(EncodeInput(Quantized(2), {0.1f, std::nanf("")}, 1, 1).status().code() ==
+  CHECK(EncodeInput(Quantized(2), {0.1f, std::nanf("")}, 1, 1, Noise()).status().code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(EncodeInput(Quantized(2), {0.1f, 0.2f}, 0, 1).status().code() ==
+  CHECK(EncodeInput(Quantized(2), {0.1f, 0.2f}, 0, 1, Noise()).status().code() ==
         absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("EncodeInput_RejectsAnUpdateOfTheWrongLength") {
-  CHECK(EncodeInput(Quantized(5), {0.1f, 0.2f}, 1, 1).status().code() ==
+  CHECK(EncodeInput(Quantized(5), {0.1f, 0.2f}, 1, 1, Noise()).status().code() ==
         absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("EncodeInput_PacksADpRoundsNoisedRingElements") {
+  privacy::DpSpec spec;
+  spec.mechanism = privacy::Mechanism::kDistributedDiscreteGaussian;
+  spec.clip_norm = 1.0;
+  spec.noise_multiplier = 1.0;
+  spec.dimension = 100;
+  spec.bits = 16;
+  spec.min_contributors = 5;
+  spec.max_contributors = 8;
+  auto round = privacy::ResolveDpRound(spec);
+  REQUIRE(round.ok());
+  v1::DpParams dp = codec::ToProto(*round);
+  dp.set_rotation_seed(std::string(32, 'r'));
+  v1::CodecConfig config;
+  config.set_max_example_weight(10);
+  auto codec = codec::ResolveDpCodecParams(config, dp, 100, 64);
+  REQUIRE(codec.ok());
+  auto packed = EncodeInput(*codec, std::vector<float>(100, 0.05f), 3, 1, Noise());
+  REQUIRE(packed.ok());
+  // 128 rotated coordinates and the count, at 16 bits each.
+  CHECK(packed->size() == secagg::PackedSize(129, 16));
+  auto all = InputChunk(*codec, *packed, 0, 129);
+  REQUIRE(all.ok());
+  CHECK(all->back() == 1);
+  // Noise makes the rotated coordinates differ from a second encoding of the same update.
+  auto again = EncodeInput(*codec, std::vector<float>(100, 0.05f), 3, 1, Noise());
+  REQUIRE(again.ok());
+  CHECK(*again != *packed);
 }
 
 TEST_CASE("InputChunk_ReadsAnyElementRangeOfThePackedStream") {

@@ -13,10 +13,12 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "codec/aggregate_decoder.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/model.pb.h"
 #include "cohort/v1/plan.pb.h"
+#include "secagg/random_source.h"
 
 namespace cohort::server {
 
@@ -33,6 +35,22 @@ inline constexpr int64_t kChunkElements = 1 << 16;
 absl::StatusOr<cohort::v1::CodecParams> ResolveRoundCodec(const cohort::v1::CodecConfig& config,
                                                           int64_t num_parameters,
                                                           int32_t num_participants);
+
+// The same for a task whose config may ask for DP: a DP round's codec carries its DpParams
+// (server/core/dp_task.h), resolved at clip norm `dp_clip_norm` with a fresh rotation seed from
+// `random`; otherwise as above.
+absl::StatusOr<cohort::v1::CodecParams> ResolveRoundCodec(const cohort::v1::TaskConfig& config,
+                                                          int64_t num_parameters,
+                                                          int32_t num_participants,
+                                                          double dp_clip_norm,
+                                                          secagg::RandomSource& random);
+
+// The round's exact sum (QUANTIZED or DISTRIBUTED_DP in `sum`, FLOAT32 in `float_sum`) decoded
+// into the average delta; central DP adds the server's noise from `random` here.
+absl::StatusOr<AggregateResult> DecodeRoundSum(const cohort::v1::CodecParams& codec,
+                                               absl::Span<const uint64_t> sum,
+                                               absl::Span<const double> float_sum,
+                                               int32_t contributors, secagg::RandomSource& random);
 
 // The task's model from its config (version 0, checksum set): model::InitialGraphModel for a
 // graph, codec::InitialModel for a layout.

@@ -14,6 +14,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "server/core/device_identity.h"
+#include "server/core/dp_task.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -180,6 +181,7 @@ absl::StatusOr<cohort::v1::Task> Coordinator::CreateTask(
   *task.mutable_config() = *config;
   task.set_state(cohort::v1::TASK_STATE_IDLE);
   task.set_latest_model_version(model->version());
+  if (DpEnabled(*config)) *task.mutable_privacy() = InitialPrivacyBudget(*config);
   ToProto(options_.clock->Now(), task.mutable_created_at());
   if (absl::Status s = options_.store->CreateTask(task, *model); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(

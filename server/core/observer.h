@@ -47,6 +47,13 @@ class CoordinatorObserver {
   // An inference artifact chunk served or a download deferred; outcome: "started", "resumed"
   // or "retry_later".
   virtual void OnInferenceFetch(absl::string_view outcome) { (void)outcome; }
+  // A DP task's spent epsilon changed (or was loaded): for the privacy gauges.
+  virtual void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
+                              double epsilon_budget) {
+    (void)task_id;
+    (void)epsilon_spent;
+    (void)epsilon_budget;
+  }
 };
 
 }  // namespace cohort::server

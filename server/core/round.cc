@@ -175,12 +175,11 @@ absl::StatusOr<AggregateResult> Round::Aggregate() const {
   }
   const cohort::v1::CodecParams& codec = ctx_.plan_template.codec();
   const auto update = static_cast<size_t>(codec::UpdateLength(codec));
-  if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    return DecodeFloatSum(absl::MakeConstSpan(ctx_.float_sum).first(update), codec,
-                          ctx_.contributors);
-  }
-  return DecodeQuantizedSum(absl::MakeConstSpan(ctx_.sum).first(update), codec,
-                            ctx_.contributors);
+  const bool float32 = codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32;
+  return DecodeRoundSum(codec, float32 ? absl::Span<const uint64_t>() : absl::MakeConstSpan(ctx_.sum).first(update),
+                        float32 ? absl::MakeConstSpan(ctx_.float_sum).first(update)
+                                : absl::Span<const double>(),
+                        ctx_.contributors, *ctx_.setup.random);
 }
 
 absl::Status Round::RecordEvaluation() {

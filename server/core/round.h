@@ -117,8 +117,14 @@ class Round {
   // The running sum in Z_(2^m) (QUANTIZED); with ready_to_commit() it is the exact, unmasked
   // sum of the contributors' encoded inputs. Empty before forming closes and after the end.
   absl::Span<const uint64_t> sum() const { return ctx_.sum; }
+  // The round's codec parameters, once forming closed (DP rounds: with codec().dp()).
+  const cohort::v1::CodecParams& codec() const { return ctx_.plan_template.codec(); }
 
   cohort::v1::RoundSummary Summary() const;
+  // DP rounds: what the round spent, once the owner has charged it (shown in Summary()).
+  void RecordPrivacy(const cohort::v1::RoundPrivacy& privacy) {
+    *ctx_.metrics.mutable_privacy() = privacy;
+  }
 
   struct ParticipantRecord {
     int32_t index = 0;

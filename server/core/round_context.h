@@ -48,9 +48,11 @@ struct RoundSetup {
   std::string round_id;
   cohort::v1::TaskConfig config;  // validated
   std::shared_ptr<const cohort::v1::Model> base_model;
-  secagg::RandomSource* random = nullptr;  // not owned; graph seeds
+  secagg::RandomSource* random = nullptr;  // not owned; graph and rotation seeds, central noise
   // Devices evaluate the base model and do not train (config.evaluation must be enabled).
   bool evaluation_only = false;
+  // DP tasks: the clip norm of this round (adaptive clipping moves it); 0 = the config's.
+  double dp_clip_norm = 0;
 };
 
 // What a phase change or a drop looked like, for the owner's observers.

@@ -10,6 +10,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "model/graph.h"
 #include "secagg/parameter_finder.h"
+#include "server/core/dp_task.h"
 
 namespace cohort::server {
 namespace {
@@ -339,6 +340,8 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
   if (battery < 0 || battery > 100) {
     return Invalid("eligibility.min_battery_percent", "in [0, 100]", absl::StrCat(battery));
   }
+  // Differential privacy: after the codec and secure aggregation, which it depends on.
+  if (absl::Status s = ValidateDpConfig(&config); !s.ok()) return s;
   // Secure aggregation parameters must exist for every cohort size a round may start with.
   if (secagg->enabled()) {
     for (int32_t n : {config.min_participants(), SelectionTarget(config)}) {

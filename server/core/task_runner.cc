@@ -9,6 +9,7 @@
 #include "base/logging.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "server/core/dp_task.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   }
   task.set_latest_model_version(latest_model.version());
   task.clear_current_round();
+  if (DpEnabled(task.config()) && task.privacy().rdp_orders_size() == 0) {
+    *task.mutable_privacy() = InitialPrivacyBudget(task.config());
+  }
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
       last_round_number, store, observer, random, std::move(*optimizer)));
@@ -78,9 +82,17 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
                      : 50.0),
       refusal_(CheckThreatModelServed(task_.config().secagg())) {
   publisher_.Publish(model_);
+  ReportPrivacy();
 }
 
+void TaskRunner::ReportPrivacy() {
+  if (observer_ == nullptr }
+
 absl::Status TaskRunner::CheckServed() const {
+  if (refusal_.ok() && task_.privacy().exhausted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id(), " cannot run rounds: ", task_.privacy().stop_reason()));
+  }
   if (refusal_.ok()) return refusal_;
   return absl::FailedPreconditionError(
       absl::StrCat("task ", task_id(), " cannot run rounds: ", refusal_.message()));
@@ -125,6 +137,8 @@ bool TaskRunner::CatchUpWithStore() {
       task_.set_latest_model_version(latest->version());
       task_.set_rounds_committed(stored->rounds_committed());
       task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
+      // The stored task carries that commit's privacy charge; the local one charged it too.
+      if (stored->has_privacy()) *task_.mutable_privacy() = stored->privacy();
       model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
       task_unsaved_ = true;
     }
@@ -274,6 +288,18 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
     Persist();
     return;
   }
+  if (DpEnabled(config())) {
+    if (absl::Status s =
+            CheckNextRound(config(), ParameterCount(model_->layout()), task_.mutable_privacy());
+        !s.ok()) {
+      // Never overspend: the round is not opened, and the task says why.
+      COHORT_LOG_WARN("task paused task={} reason={}", task_id(), std::string(s.message()));
+      SetState(cohort::v1::TASK_STATE_PAUSED, now);
+      Emit(RoundEvent::KIND_TASK_STATE_CHANGED, now, std::string(s.message()));
+      Persist();
+      return;
+    }
+  }
   RoundSetup setup;
   setup.task_id = task_id();
   setup.round_number = ++last_round_number_;
@@ -286,6 +312,7 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   setup.random = random_;
   // Evaluation-only rounds go first: they were asked for the model as it is now.
   setup.evaluation_only = task_.evaluation_rounds_remaining() > 0;
+  setup.dp_clip_norm = task_.privacy().clip_norm();
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
                   current_->round_number(), current_->round_id(), model_->version());
@@ -311,13 +338,21 @@ void TaskRunner::Commit(absl::Time now) {
   absl::StatusOr<cohort::v1::Model> next = result.ok()
                                                ? optimizer_->Apply(*model_, result->average_delta)
                                                : absl::StatusOr<cohort::v1::Model>(result.status());
+  const bool dp = current_->codec().has_dp();
   if (!next.ok()) {
+    // The server has decoded the noisy sum (or tried to): a DP round is spent all the same.
+    if (dp) {
+      ChargeCurrentRound(result.ok() ? &*result : nullptr, &task_);
+      ReportPrivacy();
+    }
     current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
     return;
   }
   // The optimizers work on the flat parameters; the version keeps its base's layer graph.
   if (model_->has_graph()) *next->mutable_graph() = model_->graph();
   cohort::v1::Task task = task_;
+  cohort::v1::RoundPrivacy charged;
+  if (dp) charged = ChargeCurrentRound(&*result, &task);
   task.set_latest_model_version(next->version());
   task.set_rounds_committed(task.rounds_committed() + 1);
   if (!task.continuous())
@@ -329,10 +364,17 @@ void TaskRunner::Commit(absl::Time now) {
   ToProto(now, summary.mutable_ended_at());
   if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
     uncertain_commit_round_ = current_->round_number();
+    // Whether or not the commit landed, the noisy sum was seen: keep the charge (EndRound
+    // persists the task; if the commit did land, CatchUpWithStore takes the stored charge).
+    if (dp) {
+      *task_.mutable_privacy() = task.privacy();
+      ReportPrivacy();
+    }
     current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
     return;
   }
   task_ = std::move(task);
+  if (dp) ReportPrivacy();
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));
   current_->MarkCommitted(model_->version(), now);
   publisher_.Publish(model_);

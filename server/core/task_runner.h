@@ -14,7 +14,13 @@
 //
 // Codes: StartRounds INVALID_ARGUMENT for a count < 1 without continuous; FAILED_PRECONDITION
 // for Abort without a round in flight, and for StartRounds and Resume of a task whose stored
-// configuration this build refuses (CheckThreatModelServed; such a task is paused, never run); store errors pass through (UNAVAILABLE, INTERNAL).
+// configuration this build refuses (CheckThreatModelServed; such a task is paused, never run)
+// or whose privacy budget is exhausted; store errors pass through (UNAVAILABLE, INTERNAL).
+//
+// DP tasks (server/core/dp_task.h): a round opens only if its worst case fits in the budget;
+// otherwise the task is PAUSED and task.privacy says why. A round is charged when the server
+// has seen its noisy sum: in the commit's transaction, or (failure after the sum was decoded)
+// with the failed round.
 // This class is not thread-safe (the Coordinator serializes calls).
 
 #include <cstdint>
@@ -93,8 +99,14 @@ class TaskRunner {
   // whether a commit whose outcome was unknown landed after all. False while the store is
   // still failing: no new round opens until the store has caught up.
   bool CatchUpWithStore();
-  // FAILED_PRECONDITION naming the task when its configuration is refused.
+  // FAILED_PRECONDITION naming the task when its configuration is refused, or when its privacy
+  // budget is exhausted.
   absl::Status CheckServed() const;
+  // DP: charges the round in flight, whose noisy sum the server has seen, to `task` and to the
+  // round's summary (docs/privacy.md#accounting).
+  cohort::v1::RoundPrivacy ChargeCurrentRound(const AggregateResult* result,
+                                              cohort::v1::Task* task);
+  void ReportPrivacy();
 
   cohort::v1::Task task_;
   std::shared_ptr<const cohort::v1::Model> model_;

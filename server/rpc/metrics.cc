@@ -44,6 +44,14 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                              .Name("cohort_inference_fetches_total")
                              .Help("Inference artifact chunks served and downloads deferred")
                              .Register(registry)),
+      epsilon_spent_(prometheus::BuildGauge()
+                         .Name("cohort_privacy_epsilon_spent")
+                         .Help("Epsilon a DP task has spent, at its delta")
+                         .Register(registry)),
+      epsilon_budget_(prometheus::BuildGauge()
+                          .Name("cohort_privacy_epsilon_budget")
+                          .Help("The epsilon budget of a DP task")
+                          .Register(registry)),
       parked_(&prometheus::BuildGauge()
                    .Name("cohort_parked_long_polls")
                    .Help("WaitForPhase calls currently parked")
@@ -73,6 +81,12 @@ void PrometheusMetrics::OnRoundEnded(absl::string_view outcome) {
 
 void PrometheusMetrics::OnInferenceFetch(absl::string_view outcome) {
   inference_fetches_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void PrometheusMetrics::OnPrivacySpent(const std::string& task_id, double epsilon_spent,
+                                       double epsilon_budget) {
+  epsilon_spent_.Add({{"task", task_id}}).Set(epsilon_spent);
+  epsilon_budget_.Add({{"task", task_id}}).Set(epsilon_budget);
 }
 
 void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {

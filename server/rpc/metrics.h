@@ -12,6 +12,9 @@
 //   cohort_parked_long_polls                  WaitForPhase calls currently parked
 //   cohort_inference_fetches_total{outcome}   inference artifact chunks served (started,
 //                                             resumed) and downloads deferred (retry_later)
+//   cohort_privacy_epsilon_spent{task}        a DP task's spent epsilon (improved conversion,
+//                                             at the task's delta; docs/privacy.md)
+//   cohort_privacy_epsilon_budget{task}       its budget
 // This class is thread-safe (prometheus-cpp metrics are).
 
 #include <string>
@@ -36,6 +39,8 @@ class PrometheusMetrics : public CoordinatorObserver {
   void OnBytes(absl::string_view direction, int64_t bytes) override;
   void OnRoundEnded(absl::string_view outcome) override;
   void OnInferenceFetch(absl::string_view outcome) override;
+  void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
+                      double epsilon_budget) override;
 
   void OnDeviceCall(absl::string_view method, int code);
   prometheus::Gauge& parked_long_polls() { return *parked_; }
@@ -48,6 +53,8 @@ class PrometheusMetrics : public CoordinatorObserver {
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& rounds_;
   prometheus::Family<prometheus::Counter>& inference_fetches_;
+  prometheus::Family<prometheus::Gauge>& epsilon_spent_;
+  prometheus::Family<prometheus::Gauge>& epsilon_budget_;
   prometheus::Gauge* parked_;
 };
 

@@ -31,6 +31,10 @@ class FanOutObserver : public CoordinatorObserver {
   void OnBytes(absl::string_view direction, int64_t bytes) override {
     if (metrics_ != nullptr) metrics_->OnBytes(direction, bytes);
   }
+  void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
+                      double epsilon_budget) override {
+    if (metrics_ != nullptr) metrics_->OnPrivacySpent(task_id, epsilon_spent, epsilon_budget);
+  }
   void OnRoundEnded(absl::string_view outcome) override {
     if (metrics_ != nullptr) metrics_->OnRoundEnded(outcome);
   }

@@ -20,6 +20,25 @@ absl::Status TaskNotFound(const std::string& task_id) {
   return absl::NotFoundError(absl::StrCat("task '", task_id, "' does not exist"));
 }
 
+// The two privacy rules PostgreSQL enforces with a constraint and a trigger (migration 0002).
+absl::Status CheckPrivacy(const Task* stored, const Task& next) {
+  const auto& p = next.privacy();
+  if (p.epsilon_budget() > 0 && p.epsilon_spent() > p.epsilon_budget()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task '", next.task_id(), "' would have spent epsilon ", p.epsilon_spent(),
+                     ", above its budget of ", p.epsilon_budget()));
+  }
+  if (stored != nullptr && (p.rounds_charged() < stored->privacy().rounds_charged() ||
+                            p.epsilon_spent() < stored->privacy().epsilon_spent())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task '", next.task_id(),
+                     "' would forget privacy spent: ", stored->privacy().rounds_charged(),
+                     " rounds and epsilon ", stored->privacy().epsilon_spent(), " stored, ",
+                     p.rounds_charged(), " and ", p.epsilon_spent(), " written"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<InMemoryStore::TaskState*> InMemoryStore::Find(const std::string& task_id) {
@@ -33,6 +52,7 @@ absl::Status InMemoryStore::CreateTask(const Task& task, const Model& initial_mo
   if (tasks_.contains(task.task_id())) {
     return absl::AlreadyExistsError(absl::StrCat("task '", task.task_id(), "' already exists"));
   }
+  if (absl::Status s = CheckPrivacy(nullptr, task); !s.ok()) return s;
   TaskState& state = tasks_[task.task_id()];
   state.task = task;
   state.models[initial_model.version()] = initial_model;
@@ -43,6 +63,7 @@ absl::Status InMemoryStore::UpdateTask(const Task& task) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<TaskState*> state = Find(task.task_id());
   if (!state.ok()) return state.status();
+  if (absl::Status s = CheckPrivacy(&(*state)->task, task); !s.ok()) return s;
   (*state)->task = task;
   return absl::OkStatus();
 }
@@ -106,6 +127,7 @@ absl::Status InMemoryStore::CommitRound(const RoundSummary& round, const Model& 
     return absl::AlreadyExistsError(absl::StrCat("model version ", new_model.version(),
                                                  " of task '", task.task_id(), "' already exists"));
   }
+  if (absl::Status s = CheckPrivacy(&(*state)->task, task); !s.ok()) return s;
   (*state)->models[new_model.version()] = new_model;
   (*state)->rounds[round.round_number()] = round;
   (*state)->task = task;

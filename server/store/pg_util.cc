@@ -3,6 +3,7 @@
 #include <endian.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -121,6 +122,16 @@ Params& Params::Int32(int32_t value) {
 
 Params& Params::Bool(bool value) { return AddOwned(kBool, std::string(1, value ? 1 : 0)); }
 
+Params& Params::Float64(double value) {
+  const uint64_t big = htobe64(std::bit_cast<uint64_t>(value));
+  return AddOwned(kFloat8, std::string(reinterpret_cast<const char*>(&big), sizeof(big)));
+}
+
+Params& Params::OptionalFloat64(std::optional<double> value) {
+  if (!value.has_value()) return Add(kFloat8, std::nullopt);
+  return Float64(*value);
+}
+
 Params& Params::Text(absl::string_view value) { return Add(kText, value); }
 
 Params& Params::Bytes(absl::string_view value) { return Add(kBytea, value); }
@@ -164,6 +175,7 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* result, absl::string
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::UnavailableError(text);
   if (sqlstate == "23505") return absl::AlreadyExistsError(text);
   if (sqlstate == "23503") return absl::NotFoundError(text);
+  if (sqlstate == "23514") return absl::FailedPreconditionError(text);
   return absl::InternalError(
       absl::StrCat(text, sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")")));
 }

@@ -27,6 +27,7 @@ inline constexpr Oid kBytea = 17;
 inline constexpr Oid kInt8 = 20;
 inline constexpr Oid kInt4 = 23;
 inline constexpr Oid kText = 25;
+inline constexpr Oid kFloat8 = 701;
 inline constexpr Oid kTimestamptz = 1184;
 
 struct ConnDeleter {
@@ -60,6 +61,9 @@ class Params {
   Params& Int64(int64_t value);
   Params& Int32(int32_t value);
   Params& Bool(bool value);
+  Params& Float64(double value);
+  // NULL when absent.
+  Params& OptionalFloat64(std::optional<double> value);
   Params& Text(absl::string_view value);
   Params& Bytes(absl::string_view value);
   Params& Time(absl::Time value);
@@ -89,7 +93,8 @@ class Params {
 // The status for a failed statement. UNAVAILABLE when the connection is lost or the server is
 // shutting down, starting up or out of connections (the caller may retry); ALREADY_EXISTS for a
 // unique violation; NOT_FOUND for a foreign-key violation (a row names an unknown task);
-// INTERNAL otherwise. `what` names the operation.
+// FAILED_PRECONDITION for a check violation (a constraint or trigger refused the row, e.g. a
+// privacy budget overspent); INTERNAL otherwise. `what` names the operation.
 absl::Status StatusFromResult(PGconn* conn, const PGresult* result, absl::string_view what,
                               const std::string& target);
 

@@ -33,6 +33,7 @@ enum Statement : int {
   kGetModel,
   kGetLatestModel,
   kUpsertRound,
+  kInsertPrivacyLedger,
   kListRounds,
   kLockUnfinishedRounds,
   kLastSelected,
@@ -54,13 +55,15 @@ const std::vector<StatementDef>& Statements() {
   static const auto* const defs = new std::vector<StatementDef>{
       {"cohort_insert_task",
        "INSERT INTO tasks (task_id, population, state, latest_model_version, rounds_committed,"
-       " rounds_failed, created_at, task) VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8)",
-       {kText, kText, kText, kInt8, kInt8, kInt8, kTimestamptz, kBytea}},
+       " rounds_failed, epsilon_spent, epsilon_budget, privacy_rounds, created_at, task)"
+       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)",
+       {kText, kText, kText, kInt8, kInt8, kInt8, kFloat8, kFloat8, kInt8, kTimestamptz, kBytea}},
       {"cohort_update_task",
        "UPDATE tasks SET population = $2, state = $3, latest_model_version = $4,"
-       " rounds_committed = $5, rounds_failed = $6, task = $7, updated_at = now()"
+       " rounds_committed = $5, rounds_failed = $6, epsilon_spent = $7, epsilon_budget = $8,"
+       " privacy_rounds = $9, task = $10, updated_at = now()"
        " WHERE task_id = $1",
-       {kText, kText, kText, kInt8, kInt8, kInt8, kBytea}},
+       {kText, kText, kText, kInt8, kInt8, kInt8, kFloat8, kFloat8, kInt8, kBytea}},
       {"cohort_get_task", "SELECT task FROM tasks WHERE task_id = $1", {kText}},
       {"cohort_list_tasks", "SELECT task FROM tasks ORDER BY task_id", {}},
       {"cohort_task_exists", "SELECT 1 FROM tasks WHERE task_id = $1", {kText}},
@@ -82,8 +85,8 @@ const std::vector<StatementDef>& Statements() {
       {"cohort_upsert_round",
        "INSERT INTO rounds (task_id, round_number, round_id, phase, failure_reason,"
        " base_model_version, new_model_version, selected, contributors, dropouts,"
-       " bytes_uploaded, bytes_downloaded, started_at, ended_at, summary)"
-       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+       " bytes_uploaded, bytes_downloaded, started_at, ended_at, summary, epsilon_spent)"
+       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
        " ON CONFLICT (task_id, round_number) DO UPDATE SET round_id = EXCLUDED.round_id,"
        " phase = EXCLUDED.phase, failure_reason = EXCLUDED.failure_reason,"
        " base_model_version = EXCLUDED.base_model_version,"
@@ -91,9 +94,15 @@ const std::vector<StatementDef>& Statements() {
        " contributors = EXCLUDED.contributors, dropouts = EXCLUDED.dropouts,"
        " bytes_uploaded = EXCLUDED.bytes_uploaded, bytes_downloaded = EXCLUDED.bytes_downloaded,"
        " started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,"
-       " summary = EXCLUDED.summary, updated_at = now()",
+       " summary = EXCLUDED.summary, epsilon_spent = EXCLUDED.epsilon_spent,"
+       " updated_at = now()",
        {kText, kInt8, kText, kText, kText, kInt8, kInt8, kInt4, kInt4, kInt4, kInt8, kInt8,
-        kTimestamptz, kTimestamptz, kBytea}},
+        kTimestamptz, kTimestamptz, kBytea, kFloat8}},
+      {"cohort_insert_privacy_ledger",
+       "INSERT INTO privacy_ledger (task_id, round_number, mechanism, round_epsilon,"
+       " epsilon_spent, phase) VALUES ($1, $2, $3, $4, $5, $6)"
+       " ON CONFLICT (task_id, round_number) DO NOTHING",
+       {kText, kInt8, kText, kFloat8, kFloat8, kText}},
       {"cohort_list_rounds",
        "SELECT summary FROM rounds WHERE task_id = $1 AND round_number < $2"
        " ORDER BY round_number DESC LIMIT $3",
@@ -319,12 +328,16 @@ absl::Status InTransaction(const Lease& conn, absl::string_view what, const std:
 
 pg::Params TaskParams(const Task& task) {
   pg::Params params;
+  const bool dp = task.privacy().epsilon_budget() > 0;
   params.Text(task.task_id())
       .Text(task.config().population())
       .Text(cohort::v1::TaskState_Name(task.state()))
       .Int64(task.latest_model_version())
       .Int64(task.rounds_committed())
-      .Int64(task.rounds_failed());
+      .Int64(task.rounds_failed())
+      .Float64(task.privacy().epsilon_spent())
+      .OptionalFloat64(dp ? std::optional<double>(task.privacy().epsilon_budget()) : std::nullopt)
+      .Int64(task.privacy().rounds_charged());
   return params;
 }
 
@@ -374,9 +387,20 @@ absl::Status UpsertRound(const Lease& conn, const RoundSummary& round, absl::str
       .OptionalTime(ToTime(round.started_at(), round.has_started_at()))
       .OptionalTime(ToTime(round.ended_at(), round.has_ended_at()))
       .Bytes(serialized);
+  const bool charged = round.privacy().charged();
+  params.OptionalFloat64(charged ? std::optional<double>(round.privacy().epsilon_spent())
+                                 : std::nullopt);
   absl::Status status = Run(conn, kUpsertRound, params, what, target).status();
   if (absl::IsNotFound(status)) return TaskNotFound(round.task_id());
-  return status;
+  if (!status.ok() || !charged) return status;
+  pg::Params ledger;
+  ledger.Text(round.task_id())
+      .Int64(round.round_number())
+      .Text(cohort::v1::DpMechanism_Name(round.privacy().mechanism()))
+      .Float64(round.privacy().round_epsilon())
+      .Float64(round.privacy().epsilon_spent())
+      .Text(cohort::v1::RoundPhase_Name(round.phase()));
+  return Run(conn, kInsertPrivacyLedger, ledger, what, target).status();
 }
 
 absl::StatusOr<Model> ReadModel(const PGresult* result) {

@@ -42,8 +42,15 @@ struct AuditEntry {
 // `PostgresStore` the production one. Both pass tests/store_contract_test.
 //
 // Error codes: NOT_FOUND for an unknown task, round or model version; ALREADY_EXISTS for a
-// duplicate task id or model version; UNAVAILABLE when the backing database cannot be reached
-// (the caller may retry); INTERNAL for anything else.
+// duplicate task id or model version; FAILED_PRECONDITION when a written task breaks a privacy
+// rule (docs/privacy.md): its epsilon_spent exceeds its epsilon_budget, or it has fewer charged
+// rounds or less epsilon spent than the stored task (a stale write that would forget spending);
+// UNAVAILABLE when the backing database cannot be reached (the caller may retry); INTERNAL for
+// anything else.
+//
+// A DP task's privacy (Task.privacy) is part of the task, so CommitRound stores what a round
+// spent in the same transaction as its model; a charged round (RoundSummary.privacy.charged)
+// is also kept in an append-only ledger (PostgreSQL: privacy_ledger).
 //
 // Implementations are thread-safe.
 class Store {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "codec/dp_codec.h"
 #include "codec/model.h"
 #include "codec/update_encoder.h"
 #include "google/protobuf/duration.pb.h"
@@ -36,7 +37,10 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
                                                      const std::vector<float>& delta,
                                                      int64_t examples, uint64_t seed) {
-  absl::StatusOr<codec::EncodedUpdate> encoded = codec::EncodeUpdate(codec, delta, examples, seed);
+  // A DP round: the device's noise share comes from the OS CSPRNG, as on a phone.
+  absl::StatusOr<codec::EncodedUpdate> encoded =
+      codec.has_dp() ? codec::EncodeDpUpdate(codec, delta, examples, *secagg::OsRandom())
+                     : codec::EncodeUpdate(codec, delta, examples, seed);
   if (!encoded.ok()) return encoded.status();
   return std::move(encoded->values);
 }

@@ -73,7 +73,8 @@ class TestDevice {
 };
 
 // Encodes `delta` with weight `examples` the way the round's codec says (codec::EncodeUpdate;
-// QUANTIZED: values in Z_R; FLOAT32: float bits), vector_length = delta.size() + 1.
+// QUANTIZED: values in Z_R; FLOAT32: float bits), vector_length = delta.size() + 1; in a DP
+// round codec::EncodeDpUpdate with noise from secagg::OsRandom().
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
                                                      const std::vector<float>& delta,
                                                      int64_t examples, uint64_t seed);

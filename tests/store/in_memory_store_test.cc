@@ -23,6 +23,7 @@ TEST_CASE("InMemoryStore_Participation") { test_util::ParticipationContract(Fact
 TEST_CASE("InMemoryStore_Audit") { test_util::AuditContract(Factory()); }
 TEST_CASE("InMemoryStore_Calibration") { test_util::CalibrationContract(Factory()); }
 TEST_CASE("InMemoryStore_Concurrency") { test_util::ConcurrencyContract(Factory()); }
+TEST_CASE("InMemoryStore_Privacy") { test_util::PrivacyContract(Factory()); }
 
 }  // namespace
 }  // namespace cohort::server

@@ -63,6 +63,7 @@ TEST_CASE("PostgresStore_Participation") { test_util::ParticipationContract(Fact
 TEST_CASE("PostgresStore_Audit") { test_util::AuditContract(Factory()); }
 TEST_CASE("PostgresStore_Calibration") { test_util::CalibrationContract(Factory()); }
 TEST_CASE("PostgresStore_Concurrency") { test_util::ConcurrencyContract(Factory()); }
+TEST_CASE("PostgresStore_Privacy") { test_util::PrivacyContract(Factory()); }
 
 TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
   std::unique_ptr<Store> store = Factory()();
@@ -91,6 +92,37 @@ TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
         "ROUND_PHASE_COMMITTED 1 13");
   CHECK(value("SELECT started_at = to_timestamp(1700000001) FROM rounds") == "t");
   CHECK(value("SELECT ended_at IS NULL FROM rounds") == "t");
+}
+
+TEST_CASE("PostgresStore_KeepsThePrivacySpentInColumnsAndTheLedger") {
+  std::unique_ptr<Store> store = Factory()();
+  REQUIRE(store
+              ->CreateTask(test_util::WithPrivacy(test_util::MakeTask("t1"), 0, 0, 4.0),
+                           test_util::MakeModel(0))
+              .ok());
+  cohort::v1::Task task = test_util::WithPrivacy(test_util::MakeTask("t1"), 1, 0.75, 4.0);
+  task.set_latest_model_version(1);
+  cohort::v1::RoundSummary round = test_util::MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED);
+  round.mutable_privacy()->set_mechanism(cohort::v1::DP_MECHANISM_DISTRIBUTED_SKELLAM);
+  round.mutable_privacy()->set_charged(true);
+  round.mutable_privacy()->set_round_epsilon(0.75);
+  round.mutable_privacy()->set_epsilon_spent(0.75);
+  REQUIRE(store->CommitRound(round, test_util::MakeModel(1), task).ok());
+  auto value = [](const std::string& sql) {
+    absl::StatusOr<std::string> v = Cluster().QueryValue("contract", sql);
+    INFO(sql << " -> " << v.status().ToString());
+    REQUIRE(v.ok());
+    return *v;
+  };
+  CHECK(
+      value("SELECT epsilon_spent || ' ' || epsilon_budget || ' ' || privacy_rounds FROM tasks") ==
+      "0.75 4 1");
+  CHECK(value("SELECT epsilon_spent FROM rounds WHERE round_number = 1") == "0.75");
+  CHECK(value("SELECT mechanism || ' ' || round_epsilon || ' ' || phase FROM privacy_ledger") ==
+        "DP_MECHANISM_DISTRIBUTED_SKELLAM 0.75 ROUND_PHASE_COMMITTED");
+  // The database itself refuses an overspending task, even written around the store.
+  CHECK_FALSE(
+      Cluster().QueryValue("contract", "UPDATE tasks SET epsilon_spent = 5 RETURNING 1").ok());
 }
 
 TEST_CASE("PostgresStore_OpenRefusesAnUnmigratedDatabase") {

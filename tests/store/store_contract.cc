@@ -382,6 +382,95 @@ void CommitRoundContract(const StoreFactory& factory) {
   }
 }
 
+Task WithPrivacy(Task task, int64_t rounds, double spent, double budget) {
+  auto* p = task.mutable_privacy();
+  p->set_mechanism(cohort::v1::DP_MECHANISM_DISTRIBUTED_DISCRETE_GAUSSIAN);
+  p->set_delta(1e-5);
+  p->set_epsilon_budget(budget);
+  p->set_epsilon_spent(spent);
+  p->set_rounds_charged(rounds);
+  for (double order : {2.0, 8.0, 32.0}) {
+    p->add_rdp_orders(order);
+    p->add_rdp(0.01 * static_cast<double>(rounds) * order);
+  }
+  return task;
+}
+
+namespace {
+
+RoundSummary Charged(RoundSummary round, double round_epsilon, double spent) {
+  auto* p = round.mutable_privacy();
+  p->set_mechanism(cohort::v1::DP_MECHANISM_DISTRIBUTED_DISCRETE_GAUSSIAN);
+  p->set_charged(true);
+  p->set_round_epsilon(round_epsilon);
+  p->set_epsilon_spent(spent);
+  return round;
+}
+
+}  // namespace
+
+void PrivacyContract(const StoreFactory& factory) {
+  SECTION("CommitRound_StoresWhatTheRoundSpentWithTheCommit") {
+    auto store = factory();
+    REQUIRE_OK(store->CreateTask(WithPrivacy(MakeTask("t1"), 0, 0, 3.0), MakeModel(0)));
+    const Task task = WithPrivacy(Committed(MakeTask("t1"), 1), 1, 1.25, 3.0);
+    const RoundSummary round =
+        Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 1.25, 1.25);
+    REQUIRE_OK(store->CommitRound(round, MakeModel(1), task));
+    auto stored = store->GetTask("t1");
+    REQUIRE_OK(stored);
+    CHECK(SameMessage(stored->privacy(), task.privacy()));
+    auto rounds = store->ListRounds("t1", 0, 10);
+    REQUIRE_OK(rounds);
+    REQUIRE(rounds->size() == 1);
+    CHECK(rounds->front().privacy().charged());
+    CHECK(rounds->front().privacy().epsilon_spent() == 1.25);
+  }
+  SECTION("CommitRound_RefusesATaskThatOverspendsAndStoresNothing") {
+    auto store = factory();
+    REQUIRE_OK(store->CreateTask(WithPrivacy(MakeTask("t1"), 0, 0, 3.0), MakeModel(0)));
+    REQUIRE_CODE(
+        store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 3.5, 3.5),
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.5, 3.0)),
+        absl::StatusCode::kFailedPrecondition);
+    REQUIRE_CODE(store->GetModel("t1", 1), absl::StatusCode::kNotFound);
+    auto rounds = store->ListRounds("t1", 0, 10);
+    REQUIRE_OK(rounds);
+    CHECK(rounds->empty());
+    auto stored = store->GetTask("t1");
+    REQUIRE_OK(stored);
+    CHECK(stored->privacy().epsilon_spent() == 0);
+    // Spending exactly the budget is allowed.
+    REQUIRE_OK(
+        store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 3.0, 3.0),
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.0, 3.0)));
+  }
+  SECTION("UpdateTask_RefusesAStaleTaskThatForgetsSpending") {
+    auto store = factory();
+    REQUIRE_OK(store->CreateTask(WithPrivacy(MakeTask("t1"), 0, 0, 3.0), MakeModel(0)));
+    REQUIRE_OK(
+        store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 1.0, 1.0),
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 2, 1.5, 3.0)));
+    REQUIRE_CODE(store->UpdateTask(WithPrivacy(Committed(MakeTask("t1"), 1), 1, 1.0, 3.0)),
+                 absl::StatusCode::kFailedPrecondition);
+    REQUIRE_CODE(store->UpdateTask(WithPrivacy(Committed(MakeTask("t1"), 1), 2, 3.5, 3.0)),
+                 absl::StatusCode::kFailedPrecondition);
+    auto stored = store->GetTask("t1");
+    REQUIRE_OK(stored);
+    CHECK(stored->privacy().rounds_charged() == 2);
+    // Pausing (same spending) is an ordinary update.
+    Task paused = WithPrivacy(Committed(MakeTask("t1"), 1), 2, 1.5, 3.0);
+    paused.set_state(cohort::v1::TASK_STATE_PAUSED);
+    REQUIRE_OK(store->UpdateTask(paused));
+  }
+  SECTION("CreateTask_RefusesATaskAlreadyOverItsBudget") {
+    auto store = factory();
+    REQUIRE_CODE(store->CreateTask(WithPrivacy(MakeTask("t1"), 1, 2.0, 1.0), MakeModel(0)),
+                 absl::StatusCode::kFailedPrecondition);
+    REQUIRE_CODE(store->GetTask("t1"), absl::StatusCode::kNotFound);
+  }
+}
+
 void ParticipationContract(const StoreFactory& factory) {
   SECTION("LastSelected_NeverSelectedIsEmpty") {
     auto store = NewStoreWithTask(factory, "t1");

@@ -27,6 +27,10 @@ void ParticipationContract(const StoreFactory& factory);
 void AuditContract(const StoreFactory& factory);
 void CalibrationContract(const StoreFactory& factory);
 void ConcurrencyContract(const StoreFactory& factory);
+void PrivacyContract(const StoreFactory& factory);
+
+// A DP task's budget after `rounds` charged rounds that spent `spent` of `budget`.
+cohort::v1::Task WithPrivacy(cohort::v1::Task task, int64_t rounds, double spent, double budget);
 
 // Builders shared with the PostgreSQL-only tests.
 cohort::v1::Task MakeTask(const std::string& task_id, const std::string& population = "pop");

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/evaluation_metrics.h"
+#include "server/core/dp_task.h"
 #include "secagg/parameter_finder.h"
 #include "server/core/aggregation.h"
 #include "server/core/phases/phase_units.h"
@@ -34,8 +35,8 @@ void FormingPhase::Close(RoundContext& ctx, absl::Time now) const {
   ctx.metrics.set_selected(n);
   // The base model's layout, not the config's: a pruned version has fewer parameters.
   const int64_t num_parameters = ParameterCount(ctx.setup.base_model->layout());
-  absl::StatusOr<cohort::v1::CodecParams> codec =
-      ResolveRoundCodec(ctx.setup.config.codec(), num_parameters, n);
+  absl::StatusOr<cohort::v1::CodecParams> codec = ResolveRoundCodec(
+      ctx.setup.config, num_parameters, n, ctx.setup.dp_clip_norm, *ctx.setup.random);
   if (!codec.ok()) {
     ctx.Fail(absl::StrCat("codec parameters: ", codec.status().message()), now);
     return;
@@ -57,6 +58,7 @@ void FormingPhase::Close(RoundContext& ctx, absl::Time now) const {
   *plan.mutable_training() = ctx.setup.config.training();
   *plan.mutable_codec() = *codec;
   *plan.mutable_deadlines() = ctx.setup.config.deadlines();
+  if (codec->has_dp()) *ctx.metrics.mutable_privacy() = DescribeRound(codec->dp());
 
   if (ctx.secure()) {
     const auto& sc = ctx.setup.config.secagg();
