@@ -164,11 +164,11 @@ TEST_CASE("Metrics_CountCheckInsRoundsAndPhases") {
     o.seed = static_cast<uint64_t>(i + 1);
     devices.push_back(std::async(std::launch::async, [&, o] {
       TestDevice device((*server)->NewDeviceStub(), o);
-      return device.Run(absl::Seconds(30));
+      return device.Run(absl::Seconds(120));
     }));
   }
   for (auto& f : devices) REQUIRE(f.get().ok());
-  REQUIRE((*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(10)).ok());
+  REQUIRE((*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(60)).ok());
   const std::string text = prometheus::TextSerializer().Serialize((*server)->metrics().Collect());
   CHECK(text.find("cohort_checkins_total{outcome=\"accepted\"} 5") != std::string::npos);
   CHECK(text.find("cohort_rounds_total{outcome=\"committed\"} 1") != std::string::npos);
