@@ -2,7 +2,8 @@
 #define COHORT_TESTS_SERVER_LOOPBACK_SERVER_H_
 
 // The coordinator's services (ServiceHost) on a real grpc::Server at 127.0.0.1:<free port>,
-// in process, over a recording in-memory store, with stubs for devices and operators.
+// in process, over the in-memory store (behind a fault-injecting decorator), with stubs for
+// devices and operators.
 //
 //   COHORT_ASSIGN_OR_RETURN(auto server, LoopbackServer::Start());
 //   auto admin = server->AdminStub();          // carries the bearer token
@@ -28,7 +29,7 @@
 #include "grpcpp/server.h"
 #include "prometheus/registry.h"
 #include "server/rpc/service_host.h"
-#include "server/core/testing/fake_store.h"
+#include "server/store/testing/fault_injecting_store.h"
 
 namespace cohort::server::test_util {
 
@@ -71,14 +72,15 @@ class LoopbackServer {
   // WaitForPhase calls parked on the server now (the cohort_parked_long_polls gauge).
   double ParkedLongPolls();
 
-  FakeStore& store() { return store_; }
+  // The production InMemoryStore behind a fault-injecting decorator.
+  FaultInjectingStore& store() { return store_; }
   ServiceHost& host() { return *host_; }
   prometheus::Registry& metrics() { return *metrics_; }
 
  private:
   LoopbackServer() = default;
   SimulatedClock clock_{absl::Now()};
-  FakeStore store_;
+  FaultInjectingStore store_;
   std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<grpc::Server> server_;
