@@ -104,25 +104,27 @@ void TaskRunner::Persist() {
 }
 
 bool TaskRunner::CatchUpWithStore() {
-  if (uncertain_commit_round_ != 0) {
+  if (uncertain_commit_.has_value()) {
     absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
     if (!latest.ok()) return false;
     if (latest->version() > model_->version()) {
       absl::StatusOr<cohort::v1::Task> stored = store_->GetTask(task_id());
       if (!stored.ok()) return false;
+      const int64_t round = uncertain_commit_->round_number();
       COHORT_LOG_WARN("round committed although its commit reported an error task={} round={} "
                       "model={}",
-                      task_id(), uncertain_commit_round_, latest->version());
-      std::erase_if(unsaved_rounds_, [&](const cohort::v1::RoundSummary& r) {
-        return r.round_number() == uncertain_commit_round_;
-      });
+                      task_id(), round, latest->version());
+      // The round's record says FAILED (or is waiting to): put back what the commit wrote.
+      std::erase_if(unsaved_rounds_,
+                    [&](const cohort::v1::RoundSummary& r) { return r.round_number() == round; });
+      unsaved_rounds_.push_back(*uncertain_commit_);
       task_.set_latest_model_version(latest->version());
       task_.set_rounds_committed(stored->rounds_committed());
       task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
       model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
       task_unsaved_ = true;
     }
-    uncertain_commit_round_ = 0;
+    uncertain_commit_.reset();
   }
   while (!unsaved_rounds_.empty()) {
     if (!store_->PutRound(unsaved_rounds_.front()).ok()) return false;
@@ -298,9 +300,19 @@ void TaskRunner::Commit(absl::Time now) {
   summary.set_new_model_version(next->version());
   ToProto(now, summary.mutable_ended_at());
   if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
-    uncertain_commit_round_ = current_->round_number();
-    current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
-    return;
+    // The transaction may have committed with only its acknowledgement lost: ask the store.
+    absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
+    if (!latest.ok()) {
+      uncertain_commit_ = summary;  // checked again before the next round opens
+    } else if (latest->version() == next->version()) {
+      COHORT_LOG_WARN("commit reported an error but landed task={} round={} model={} error={}",
+                      task_id(), current_->round_number(), next->version(), s.ToString());
+      s = absl::OkStatus();
+    }
+    if (!s.ok()) {
+      current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
+      return;
+    }
   }
   task_ = std::move(task);
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));

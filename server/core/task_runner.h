@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,9 +101,10 @@ class TaskRunner {
   ArrivalRate arrivals_;
   std::deque<cohort::v1::RoundSummary> unsaved_rounds_;
   bool task_unsaved_ = false;
-  // The round whose CommitRound failed (0: none): the commit may have landed with its
-  // acknowledgement lost, so the store's latest model is checked before the next round.
-  int64_t uncertain_commit_round_ = 0;
+  // The committed summary of a round whose CommitRound failed and whose outcome the store could
+  // not tell at once: the commit may have landed with its acknowledgement lost, so the store's
+  // latest model is checked before the next round opens.
+  std::optional<cohort::v1::RoundSummary> uncertain_commit_;
   // Why this build refuses to run the task's configuration (OK: it runs).
   absl::Status refusal_;
 };
