@@ -1,5 +1,7 @@
 #include "server/store/in_memory_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace cohort::server {
@@ -141,6 +143,11 @@ absl::StatusOr<int> InMemoryStore::FailUnfinishedRounds(const std::string& reaso
       round.set_phase(cohort::v1::ROUND_PHASE_FAILED);
       round.set_failure_reason(reason);
       ++failed;
+      Task& task = state.task;
+      task.set_rounds_failed(task.rounds_failed() + 1);
+      if (!task.continuous()) {
+        task.set_rounds_remaining(std::max<int64_t>(0, task.rounds_remaining() - 1));
+      }
     }
   }
   return failed;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -26,6 +28,7 @@ enum Statement : int {
   kInsertTask,
   kUpdateTask,
   kGetTask,
+  kLockTask,
   kListTasks,
   kTaskExists,
   kInsertModel,
@@ -60,6 +63,7 @@ const std::vector<StatementDef>& Statements() {
        " WHERE task_id = $1",
        {kText, kText, kText, kInt8, kInt8, kInt8, kBytea}},
       {"cohort_get_task", "SELECT task FROM tasks WHERE task_id = $1", {kText}},
+      {"cohort_lock_task", "SELECT task FROM tasks WHERE task_id = $1 FOR UPDATE", {kText}},
       {"cohort_list_tasks", "SELECT task FROM tasks ORDER BY task_id", {}},
       {"cohort_task_exists", "SELECT 1 FROM tasks WHERE task_id = $1", {kText}},
       {"cohort_insert_model",
@@ -545,6 +549,7 @@ absl::StatusOr<std::vector<RoundSummary>> PostgresStore::ListRounds(const std::s
 absl::StatusOr<int> PostgresStore::FailUnfinishedRounds(const std::string& reason) {
   COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
   int failed = 0;
+  std::map<std::string, int64_t> failed_in;  // task id -> rounds failed here
   COHORT_RETURN_IF_ERROR(
       InTransaction(conn, "FailUnfinishedRounds", target_, [&]() -> absl::Status {
         COHORT_ASSIGN_OR_RETURN(pg::Result result, Run(conn, kLockUnfinishedRounds, pg::Params(),
@@ -556,7 +561,25 @@ absl::StatusOr<int> PostgresStore::FailUnfinishedRounds(const std::string& reaso
           round.set_phase(cohort::v1::ROUND_PHASE_FAILED);
           round.set_failure_reason(reason);
           COHORT_RETURN_IF_ERROR(UpsertRound(conn, round, "FailUnfinishedRounds", target_));
+          ++failed_in[round.task_id()];
           ++failed;
+        }
+        // Each task counts its failed rounds as run, in the same transaction.
+        for (const auto& [task_id, count] : failed_in) {
+          COHORT_ASSIGN_OR_RETURN(
+              pg::Result locked,
+              Run(conn, kLockTask, pg::Params().Text(task_id), "FailUnfinishedRounds", target_));
+          if (PQntuples(locked.get()) == 0) continue;  // the round outlived its task
+          COHORT_ASSIGN_OR_RETURN(Task task, ParseField<Task>(locked.get(), 0, 0, "task"));
+          task.set_rounds_failed(task.rounds_failed() + count);
+          if (!task.continuous()) {
+            task.set_rounds_remaining(std::max<int64_t>(0, task.rounds_remaining() - count));
+          }
+          const std::string serialized = task.SerializeAsString();  // Params keeps a view
+          pg::Params params = TaskParams(task);
+          params.Bytes(serialized);
+          COHORT_RETURN_IF_ERROR(
+              Run(conn, kUpdateTask, params, "FailUnfinishedRounds", target_).status());
         }
         return absl::OkStatus();
       }));

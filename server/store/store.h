@@ -73,8 +73,10 @@ class Store {
   // Newest first: rounds with round_number < before_round (0 = no bound), at most `limit`.
   virtual absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(
       const std::string& task_id, int64_t before_round, int32_t limit) = 0;
-  // Marks every round not yet COMMITTED or FAILED as FAILED with `reason`; returns how many.
-  // Called once at start-up for crash recovery.
+  // Marks every round not yet COMMITTED or FAILED as FAILED with `reason`, and counts each in
+  // its task as a round run and failed (rounds_failed + 1; rounds_remaining - 1, not below 0,
+  // unless the task is continuous), atomically; returns how many. Called once at start-up for
+  // crash recovery: a second call finds nothing and changes nothing.
   virtual absl::StatusOr<int> FailUnfinishedRounds(const std::string& reason) = 0;
 
   virtual absl::Status RecordParticipation(const std::vector<ParticipationRecord>& records) = 0;

@@ -109,9 +109,9 @@ absl::StatusOr<cohort::v1::Model> AdminClient::LatestModel(const std::string& ta
   return model;
 }
 
-absl::StatusOr<cohort::v1::Task> AdminClient::WaitForTask(const std::string& task_id,
-                                                          bool (*done)(const cohort::v1::Task&),
-                                                          absl::Duration timeout) {
+absl::StatusOr<cohort::v1::Task> AdminClient::WaitForTask(
+    const std::string& task_id, const std::function<bool(const cohort::v1::Task&)>& done,
+    absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     absl::StatusOr<cohort::v1::Task> task = GetTask(task_id);

@@ -10,6 +10,7 @@
 //
 // Not thread-safe, except that device stubs may be used from any thread.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,9 +37,9 @@ class AdminClient {
   // The latest model, reassembled from DownloadModel's parts.
   absl::StatusOr<cohort::v1::Model> LatestModel(const std::string& task_id);
   // Polls GetTask until `done(task)`; DEADLINE_EXCEEDED with the last task state otherwise.
-  absl::StatusOr<cohort::v1::Task> WaitForTask(const std::string& task_id,
-                                               bool (*done)(const cohort::v1::Task&),
-                                               absl::Duration timeout);
+  absl::StatusOr<cohort::v1::Task> WaitForTask(
+      const std::string& task_id, const std::function<bool(const cohort::v1::Task&)>& done,
+      absl::Duration timeout);
 
  private:
   std::unique_ptr<cohort::v1::AdminService::Stub> stub_;

@@ -282,7 +282,7 @@ void RoundContract(const StoreFactory& factory) {
     REQUIRE_CODE(store->ListRounds("t1", -1, 10), absl::StatusCode::kInvalidArgument);
     REQUIRE_CODE(store->ListRounds("t1", 0, -1), absl::StatusCode::kInvalidArgument);
   }
-  SECTION("FailUnfinishedRounds_FailsOnlyRoundsInFlight") {
+  SECTION("FailUnfinishedRounds_FailsOnlyRoundsInFlightAndCountsThemInTheirTasks") {
     auto store = NewStoreWithTask(factory, "t1");
     REQUIRE_OK(store->CreateTask(MakeTask("t2"), MakeModel(0)));
     REQUIRE_OK(store->CommitRound(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
@@ -293,6 +293,15 @@ void RoundContract(const StoreFactory& factory) {
     const RoundSummary in_flight = MakeRound("t1", 3, cohort::v1::ROUND_PHASE_MASKED_INPUT);
     REQUIRE_OK(store->PutRound(in_flight));
     REQUIRE_OK(store->PutRound(MakeRound("t2", 1, cohort::v1::ROUND_PHASE_FORMING)));
+    // t1: three rounds asked for, the one in flight among them; t2 runs without end.
+    Task t1 = Committed(MakeTask("t1"), 1);
+    t1.set_rounds_failed(1);
+    t1.set_rounds_remaining(3);
+    REQUIRE_OK(store->UpdateTask(t1));
+    Task t2 = MakeTask("t2");
+    t2.set_continuous(true);
+    t2.set_rounds_remaining(0);
+    REQUIRE_OK(store->UpdateTask(t2));
 
     auto count = store->FailUnfinishedRounds("server restart");
     REQUIRE_OK(count);
@@ -311,9 +320,24 @@ void RoundContract(const StoreFactory& factory) {
     REQUIRE(other->size() == 1);
     CHECK(other->front().phase() == cohort::v1::ROUND_PHASE_FAILED);
 
+    Task t1_after = t1;
+    t1_after.set_rounds_failed(2);
+    t1_after.set_rounds_remaining(2);
+    auto stored_t1 = store->GetTask("t1");
+    REQUIRE_OK(stored_t1);
+    CHECK(SameMessage(*stored_t1, t1_after));
+    Task t2_after = t2;
+    t2_after.set_rounds_failed(t2.rounds_failed() + 1);
+    auto stored_t2 = store->GetTask("t2");
+    REQUIRE_OK(stored_t2);
+    CHECK(SameMessage(*stored_t2, t2_after));
+
     auto again = store->FailUnfinishedRounds("server restart");
     REQUIRE_OK(again);
     CHECK(*again == 0);
+    stored_t1 = store->GetTask("t1");
+    REQUIRE_OK(stored_t1);
+    CHECK(SameMessage(*stored_t1, t1_after));
   }
 }
 
