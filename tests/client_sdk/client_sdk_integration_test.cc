@@ -1,8 +1,9 @@
 // The SDK against the real cohort server on loopback: rounds with and without secure
-// aggregation, a device that loses the server and resumes, a device whose process dies mid-round
-// and a new one that finishes from the storage dir, retry-later answers, and a corrupted model
-// chunk.
+// aggregation, a device that loses the server and resumes, a device process SIGKILLed mid-round
+// and a new client that finishes from its storage dir, retry-later answers, and a corrupted
+// model chunk.
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "cohort/client/client.h"
 #include "testing/subprocess.h"
 #include "tests/client_sdk/test_server.h"
+#include "tests/client_sdk/test_trainer.h"
 
 namespace cohort::client {
 namespace {
@@ -33,13 +35,7 @@ constexpr int kInputs = 4;
 constexpr int kClasses = 3;
 
 std::unique_ptr<EigenTrainer> MakeTrainer(int seed) {
-  std::vector<float> features;
-  std::vector<int32_t> labels;
-  for (int i = 0; i < 24; ++i) {
-    for (int f = 0; f < kInputs; ++f) features.push_back(static_cast<float>((i * 7 + f * 3 + seed) % 11) / 10.0f);
-    labels.push_back((i + seed) % kClasses);
-  }
-  auto trainer = EigenTrainer::Create(std::move(features), std::move(labels), kInputs, seed);
+  auto trainer = test_util::MakeTestTrainer(seed, kInputs, kClasses);
   REQUIRE(trainer.ok());
   return *std::move(trainer);
 }
@@ -338,29 +334,36 @@ TEST_CASE("DroppedConnection_DeviceBacksOffResynchronizesAndFinishesTheRound") {
 
 TEST_CASE("KilledProcess_NewClientWithTheSameStorageDirFinishesTheRound") {
   Fleet fleet("resume", 3, /*secagg=*/true);
-  for (auto& d : fleet.devices) d->Connect("resume");
+  for (size_t i = 1; i < fleet.devices.size(); ++i) fleet.devices[i]->Connect("resume");
   Device& victim = *fleet.devices[0];
-  // The app dies as the upload starts: the participation is cut off there, and the client is
-  // destroyed with its round on disk.
-  victim.on_progress = [&victim](const Progress& p) {
-    if (p.stage == Stage::kUploading) victim.client->Cancel();
-  };
   REQUIRE(fleet.server->StartRounds(fleet.task_id, 1).ok());
   std::vector<absl::StatusOr<ParticipationOutcome>> others(2, absl::UnknownError("not run"));
   std::thread t1([&] { others[0] = fleet.devices[1]->client->RunOnce(); });
   std::thread t2([&] { others[1] = fleet.devices[2]->client->RunOnce(); });
-  absl::StatusOr<ParticipationOutcome> first = victim.client->RunOnce();
-  const bool cancelled = first.status().code() == absl::StatusCode::kCancelled;
-  victim.client.reset();
+  // The victim runs in its own process, which is SIGKILLed as its upload starts: no destructor
+  // runs, nothing is flushed, its flock on the storage dir dies with it.
+  auto process = cohort::testing::Subprocess::Start(
+      {COHORT_TEST_DEVICE_BINARY, "--address=" + fleet.server->device_address(),
+       "--population=resume", "--device_id=" + victim.id, "--storage_dir=" + victim.storage_dir,
+       "--seed=1", "--hold_at=uploading"});
+  REQUIRE(process.ok());
+  bool holding = false;
+  for (int i = 0; i < 6000 && !holding; ++i) {
+    holding = process->Output().find("holding at uploading") != std::string::npos;
+    if (!holding) absl::SleepFor(absl::Milliseconds(10));
+  }
+  INFO(process->Output());
+  REQUIRE(holding);
+  REQUIRE(process->Signal(SIGKILL).ok());
+  auto status = process->Wait(absl::Seconds(30));
+  REQUIRE(status.ok());
+  CHECK(*status == 128 + SIGKILL);
   const bool persisted = Exists(victim.storage_dir + "/round.pb");
 
-  victim.on_progress = nullptr;
-  victim.stub = fleet.server->NewDeviceStub();  // a new process has a new channel
-  victim.Connect("resume");
+  victim.Connect("resume");  // a new process: a new client and channel on the same storage dir
   absl::StatusOr<ParticipationOutcome> resumed = victim.client->RunOnce();
   t1.join();
   t2.join();
-  CHECK(cancelled);
   CHECK(persisted);
   RequireContributed(resumed, 1);
   for (const auto& r : others) RequireContributed(r, 1);
