@@ -26,6 +26,21 @@ TEST_CASE("CreateTask_InvalidConfig_NamesTheField") {
   CHECK(task.status().message().find("config.target_cohort_size") == 0);
 }
 
+TEST_CASE("CreateTask_OptimizerThisBuildDoesNotKnow_IsRefusedAndNothingIsStored") {
+  Fixture f;
+  cohort::v1::CreateTaskRequest request;
+  *request.mutable_config() = PlainConfig(2, 2);
+  // A kind from a newer build, as it arrives on the wire (field 1 = 7).
+  REQUIRE(
+      request.mutable_config()->mutable_optimizer()->ParseFromString(std::string("\x08\x07", 2)));
+  auto task = f.coordinator->CreateTask(request);
+  CHECK(task.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(task.status().message().find("config.optimizer.kind 7 is not known") == 0);
+  auto tasks = f.store.ListTasks();
+  REQUIRE(tasks.ok());
+  CHECK(tasks->empty());
+}
+
 TEST_CASE("CheckIn_FillsTheRoundThenAnswersRetryLater") {
   Fixture f;
   f.CreateAndStart(PlainConfig(3, 2));

@@ -45,12 +45,29 @@ bool IsLegalTaskTransition(TaskState from, TaskState to) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
-    cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number, Store* store,
+    cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number,
+    std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Store* store,
     CoordinatorObserver* observer, secagg::RandomSource* random) {
   const int64_t num_parameters = static_cast<int64_t>(latest_model.parameters().size() / 4);
   absl::StatusOr<std::unique_ptr<codec::ServerOptimizer>> optimizer =
       codec::CreateServerOptimizer(task.config().optimizer(), num_parameters);
   if (!optimizer.ok()) return optimizer.status();
+  codec::OptimizerState state = (*optimizer)->InitialState();
+  if (optimizer_state.has_value()) {
+    absl::StatusOr<codec::OptimizerState> stored =
+        codec::StateFromProto(**optimizer, *optimizer_state);
+    if (!stored.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.task_id(), " model version ",
+                                                     latest_model.version(), ": ",
+                                                     stored.status().message()));
+    }
+    state = *std::move(stored);
+  } else if (latest_model.version() > 0 && !state.first.empty()) {
+    COHORT_LOG_WARN(
+        "no optimizer state stored with the latest model; the optimizer starts "
+        "afresh task={} model={}",
+        task.task_id(), latest_model.version());
+  }
   if (task.state() == cohort::v1::TASK_STATE_UNSPECIFIED) {
     task.set_state(cohort::v1::TASK_STATE_IDLE);
   }
@@ -58,13 +75,14 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   task.clear_current_round();
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
-      last_round_number, store, observer, random, std::move(*optimizer)));
+      last_round_number, store, observer, random, std::move(*optimizer), std::move(state)));
 }
 
 TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
                        int64_t last_round_number, Store* store, CoordinatorObserver* observer,
                        secagg::RandomSource* random,
-                       std::unique_ptr<codec::ServerOptimizer> optimizer)
+                       std::unique_ptr<codec::ServerOptimizer> optimizer,
+                       codec::OptimizerState optimizer_state)
     : task_(std::move(task)),
       model_(std::move(model)),
       last_round_number_(last_round_number),
@@ -72,6 +90,7 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       observer_(observer),
       random_(random),
       optimizer_(std::move(optimizer)),
+      optimizer_state_(std::move(optimizer_state)),
       refusal_(CheckThreatModelServed(task_.config().secagg())) {}
 
 absl::Status TaskRunner::CheckServed() const {
@@ -110,18 +129,20 @@ bool TaskRunner::CatchUpWithStore() {
     if (latest->version() > model_->version()) {
       absl::StatusOr<cohort::v1::Task> stored = store_->GetTask(task_id());
       if (!stored.ok()) return false;
-      const int64_t round = uncertain_commit_->round_number();
+      const int64_t round = uncertain_commit_->summary.round_number();
       COHORT_LOG_WARN("round committed although its commit reported an error task={} round={} "
                       "model={}",
                       task_id(), round, latest->version());
       // The round's record says FAILED (or is waiting to): put back what the commit wrote.
       std::erase_if(unsaved_rounds_,
                     [&](const cohort::v1::RoundSummary& r) { return r.round_number() == round; });
-      unsaved_rounds_.push_back(*uncertain_commit_);
+      unsaved_rounds_.push_back(uncertain_commit_->summary);
       task_.set_latest_model_version(latest->version());
       task_.set_rounds_committed(stored->rounds_committed());
       task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
       model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
+      // The state that commit wrote with the version, which is now the latest.
+      optimizer_state_ = std::move(uncertain_commit_->optimizer_state);
       task_unsaved_ = true;
     }
     uncertain_commit_.reset();
@@ -282,13 +303,18 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
 
 void TaskRunner::Commit(absl::Time now) {
   absl::StatusOr<AggregateResult> result = current_->Aggregate();
-  absl::StatusOr<cohort::v1::Model> next = result.ok()
-                                               ? optimizer_->Apply(*model_, result->average_delta)
-                                               : absl::StatusOr<cohort::v1::Model>(result.status());
-  if (!next.ok()) {
-    current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
+  absl::StatusOr<codec::OptimizerStep> step =
+      result.ok() ? optimizer_->Apply(*model_, result->average_delta, optimizer_state_)
+                  : absl::StatusOr<codec::OptimizerStep>(result.status());
+  if (!step.ok()) {
+    current_->Fail(absl::StrCat("aggregation failed: ", step.status().message()), now);
     return;
   }
+  cohort::v1::Model* next = &step->model;
+  next->set_optimizer_kind(optimizer_->kind());
+  next->set_optimizer_state_version(step->state.steps);
+  const cohort::v1::ServerOptimizerState state =
+      codec::StateToProto(optimizer_->kind(), step->state);
   cohort::v1::Task task = task_;
   task.set_latest_model_version(next->version());
   task.set_rounds_committed(task.rounds_committed() + 1);
@@ -299,11 +325,12 @@ void TaskRunner::Commit(absl::Time now) {
   summary.set_phase(cohort::v1::ROUND_PHASE_COMMITTED);
   summary.set_new_model_version(next->version());
   ToProto(now, summary.mutable_ended_at());
-  if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
+  if (absl::Status s = store_->CommitRound(summary, *next, task, state); !s.ok()) {
     // The transaction may have committed with only its acknowledgement lost: ask the store.
     absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
     if (!latest.ok()) {
-      uncertain_commit_ = summary;  // checked again before the next round opens
+      // Checked again before the next round opens.
+      uncertain_commit_ = UncertainCommit{summary, step->state};
     } else if (latest->version() == next->version()) {
       COHORT_LOG_WARN("commit reported an error but landed task={} round={} model={} error={}",
                       task_id(), current_->round_number(), next->version(), s.ToString());
@@ -316,6 +343,7 @@ void TaskRunner::Commit(absl::Time now) {
   }
   task_ = std::move(task);
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));
+  optimizer_state_ = std::move(step->state);
   current_->MarkCommitted(model_->version(), now);
   COHORT_LOG_INFO("round committed task={} round={} contributors={} total_weight={} model={}",
                   task_id(), current_->round_number(), result->contributors, result->total_weight,

@@ -1,6 +1,6 @@
 // The task runner's commit paths through the Coordinator: a commit whose acknowledgement is lost
-// (with the store reachable at once, and with the store gone until later), and a stateful
-// server optimizer across rounds.
+// (with the store reachable at once, and with the store gone until later), and the server
+// optimizer's state across rounds, across a restart and across a refused commit.
 
 #include <string>
 #include <vector>
@@ -114,6 +114,70 @@ TEST_CASE("FedAvgM_AcrossRounds_AddsTheMomentumOfEarlierRounds") {
   REQUIRE(f.RunRound(2, 51, 10).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
   CheckModelMoved(f, task_id, 0, 1, 1.0);
   CheckModelMoved(f, task_id, 1, 2, -0.1);
+}
+
+// Three rounds of two devices at levels 255, 51 and 200 (deltas +1, -0.6, +0.569), with a
+// restart of the Coordinator after the second when `restart` is set; returns the last model.
+cohort::v1::Model ThreeRounds(cohort::v1::ServerOptimizerConfig::Kind kind, bool restart) {
+  Fixture f;
+  cohort::v1::TaskConfig config = PlainConfig(2, 2);
+  config.mutable_optimizer()->set_kind(kind);
+  config.mutable_optimizer()->set_learning_rate(
+      kind == cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM ? 0.5 : 0.05);
+  // One more round requested when restarting: the restart fails the round that was forming.
+  const std::string task_id = f.CreateAndStart(config, restart ? 4 : 3);
+  REQUIRE(f.RunRound(2, 255).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+  REQUIRE(f.RunRound(2, 51, 10).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+  if (restart) {
+    f.Restart();
+    auto state = f.store.GetOptimizerState(task_id, 2);
+    REQUIRE(state.ok());
+    CHECK(state->kind() == kind);
+    CHECK(state->steps() == 2);
+  }
+  REQUIRE(f.RunRound(2, 200, 20).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+  auto model = f.store.GetLatestModel(task_id);
+  REQUIRE(model.ok());
+  REQUIRE(model->version() == 3);
+  return *model;
+}
+
+TEST_CASE("OptimizerState_SurvivesARestart_TheNextStepIsTheUninterruptedOne") {
+  const auto kind = GENERATE(cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM,
+                             cohort::v1::ServerOptimizerConfig::KIND_FEDADAGRAD,
+                             cohort::v1::ServerOptimizerConfig::KIND_FEDADAM,
+                             cohort::v1::ServerOptimizerConfig::KIND_FEDYOGI);
+  INFO(cohort::v1::ServerOptimizerConfig::Kind_Name(kind));
+  const cohort::v1::Model uninterrupted = ThreeRounds(kind, /*restart=*/false);
+  const cohort::v1::Model restarted = ThreeRounds(kind, /*restart=*/true);
+  CHECK(restarted.parameters() == uninterrupted.parameters());
+  CHECK(restarted.optimizer_kind() == kind);
+  CHECK(restarted.optimizer_state_version() == 3);
+  CHECK(uninterrupted.optimizer_state_version() == 3);
+}
+
+TEST_CASE("OptimizerState_IsAdoptedOnlyWhenItsCommitLands") {
+  // A refused commit must not advance the momentum: the next round steps from the state of the
+  // last committed version, as if the refused round had not run.
+  auto run = [](bool refuse_first) {
+    Fixture f;
+    cohort::v1::TaskConfig config = PlainConfig(2, 2);
+    config.mutable_optimizer()->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM);
+    config.mutable_optimizer()->set_momentum(0.5);
+    const std::string task_id = f.CreateAndStart(config, 3);
+    REQUIRE(f.RunRound(2, 255).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+    if (refuse_first) {
+      f.store.SetCommitFault(CommitFault::kRefused, absl::UnavailableError("database down"));
+      REQUIRE(f.RunRound(2, 0, 10).phase() == cohort::v1::ROUND_PHASE_FAILED);
+      f.store.SetCommitFault(CommitFault::kNone);
+    }
+    REQUIRE(f.RunRound(2, 51, 20).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+    auto model = f.store.GetLatestModel(task_id);
+    REQUIRE(model.ok());
+    REQUIRE(model->version() == 2);
+    return model->parameters();
+  };
+  CHECK(run(true) == run(false));
 }
 
 }  // namespace

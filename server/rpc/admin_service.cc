@@ -281,6 +281,10 @@ grpc::ServerWriteReactor<cohort::v1::ModelPart>* AdminServiceImpl::DownloadModel
       *part.mutable_layout() = model->layout();
       part.set_total_size(static_cast<int64_t>(bytes.size()));
       part.set_sha256(model->sha256());
+      // Model stores the kind as a plain int (model.proto cannot import admin.proto).
+      part.set_optimizer_kind(
+          static_cast<cohort::v1::ServerOptimizerConfig::Kind>(model->optimizer_kind()));
+      part.set_optimizer_state_version(model->optimizer_state_version());
     }
     part.set_offset(static_cast<int64_t>(offset));
     const size_t len = std::min(kModelPartBytes, bytes.size() - offset);

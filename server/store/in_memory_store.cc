@@ -95,7 +95,8 @@ absl::Status InMemoryStore::PutRound(const RoundSummary& round) {
 }
 
 absl::Status InMemoryStore::CommitRound(const RoundSummary& round, const Model& new_model,
-                                        const Task& task) {
+                                        const Task& task,
+                                        const cohort::v1::ServerOptimizerState& optimizer_state) {
   if (round.task_id() != task.task_id()) {
     return absl::InvalidArgumentError(absl::StrCat("round of task '", round.task_id(),
                                                    "' committed with task '", task.task_id(), "'"));
@@ -109,9 +110,23 @@ absl::Status InMemoryStore::CommitRound(const RoundSummary& round, const Model& 
                                                  " of task '", task.task_id(), "' already exists"));
   }
   (*state)->models[new_model.version()] = new_model;
+  (*state)->optimizer_states[new_model.version()] = optimizer_state;
   (*state)->rounds[round.round_number()] = round;
   (*state)->task = task;
   return absl::OkStatus();
+}
+
+absl::StatusOr<cohort::v1::ServerOptimizerState> InMemoryStore::GetOptimizerState(
+    const std::string& task_id, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<TaskState*> state = Find(task_id);
+  if (!state.ok()) return state.status();
+  auto it = (*state)->optimizer_states.find(version);
+  if (it == (*state)->optimizer_states.end()) {
+    return absl::NotFoundError(absl::StrCat("no optimizer state is stored with model version ",
+                                            version, " of task '", task_id, "'"));
+  }
+  return it->second;
 }
 
 absl::StatusOr<std::vector<RoundSummary>> InMemoryStore::ListRounds(const std::string& task_id,

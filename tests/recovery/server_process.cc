@@ -97,6 +97,8 @@ absl::StatusOr<cohort::v1::Model> AdminClient::LatestModel(const std::string& ta
       model.set_version(part.version());
       *model.mutable_layout() = part.layout();
       model.set_sha256(part.sha256());
+      model.set_optimizer_kind(part.optimizer_kind());
+      model.set_optimizer_state_version(part.optimizer_state_version());
       first = false;
     }
     if (part.offset() != static_cast<int64_t>(bytes.size())) {

@@ -34,7 +34,8 @@ class AdminClient {
   absl::Status StartRounds(const std::string& task_id, int64_t count);
   absl::StatusOr<cohort::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(const std::string& task_id);
-  // The latest model, reassembled from DownloadModel's parts.
+  // The latest model, reassembled from DownloadModel's parts (with the optimizer kind and state
+  // version the first part carries).
   absl::StatusOr<cohort::v1::Model> LatestModel(const std::string& task_id);
   // Polls GetTask until `done(task)`; DEADLINE_EXCEEDED with the last task state otherwise.
   absl::StatusOr<cohort::v1::Task> WaitForTask(

@@ -71,7 +71,7 @@ TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
   task.set_latest_model_version(1);
   REQUIRE(store
               ->CommitRound(test_util::MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                            test_util::MakeModel(1, 1000), task)
+                            test_util::MakeModel(1, 1000), task, test_util::MakeOptimizerState(1))
               .ok());
   auto value = [](const std::string& sql) {
     absl::StatusOr<std::string> v = Cluster().QueryValue("contract", sql);
@@ -90,6 +90,8 @@ TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
         "ROUND_PHASE_COMMITTED 1 13");
   CHECK(value("SELECT started_at = to_timestamp(1700000001) FROM rounds") == "t");
   CHECK(value("SELECT ended_at IS NULL FROM rounds") == "t");
+  CHECK(value("SELECT kind || ' ' || steps FROM optimizer_states WHERE version = 1") ==
+        "KIND_FEDADAM 1");
 }
 
 TEST_CASE("PostgresStore_OpenRefusesAnUnmigratedDatabase") {

@@ -97,9 +97,9 @@ absl::Status FaultInjectingStore::PutRound(const cohort::v1::RoundSummary& round
   return status;
 }
 
-absl::Status FaultInjectingStore::CommitRound(const cohort::v1::RoundSummary& round,
-                                              const cohort::v1::Model& new_model,
-                                              const cohort::v1::Task& task) {
+absl::Status FaultInjectingStore::CommitRound(
+    const cohort::v1::RoundSummary& round, const cohort::v1::Model& new_model,
+    const cohort::v1::Task& task, const cohort::v1::ServerOptimizerState& optimizer_state) {
   if (absl::Status s = Outage(); !s.ok()) return s;
   CommitFault fault;
   absl::Status injected;
@@ -109,12 +109,19 @@ absl::Status FaultInjectingStore::CommitRound(const cohort::v1::RoundSummary& ro
     injected = commit_status_;
   }
   if (fault == CommitFault::kRefused) return injected;
-  absl::Status status = Wrote("CommitRound", inner_->CommitRound(round, new_model, task));
+  absl::Status status =
+      Wrote("CommitRound", inner_->CommitRound(round, new_model, task, optimizer_state));
   if (!status.ok()) return status;
   absl::MutexLock lock(&mu_);
   ++landed_commits_;
   if (fault == CommitFault::kAckLostThenOutage) outage_ = injected;
   return fault == CommitFault::kNone ? status : injected;
+}
+
+absl::StatusOr<cohort::v1::ServerOptimizerState> FaultInjectingStore::GetOptimizerState(
+    const std::string& task_id, int64_t version) {
+  if (absl::Status s = Outage(); !s.ok()) return s;
+  return inner_->GetOptimizerState(task_id, version);
 }
 
 absl::StatusOr<std::vector<cohort::v1::RoundSummary>> FaultInjectingStore::ListRounds(
