@@ -69,9 +69,19 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--batch_size", o.batch_size, "Local mini-batch size")->capture_default_str();
   app.add_option("--client_lr", o.client_lr, "Local SGD learning rate")->capture_default_str();
-  app.add_option("--server_lr", o.server_lr, "Server learning rate")->capture_default_str();
-  app.add_option("--optimizer", o.optimizer, "Server optimizer: fedavg or fedavgm")
-      ->check(CLI::IsMember({"fedavg", "fedavgm"}))
+  app.add_option("--server_lr", o.server_lr,
+                 "Server learning rate (0 = 1.0 for fedavg and fedavgm, 0.03 for the adaptive "
+                 "optimizers)")
+      ->capture_default_str();
+  app.add_option("--optimizer", o.optimizer,
+                 "Server optimizer: fedavg, fedavgm, or adaptive (Reddi et al. 2021) fedadagrad, "
+                 "fedadam, fedyogi")
+      ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadagrad", "fedadam", "fedyogi"}))
+      ->capture_default_str();
+  app.add_option("--server_momentum", o.server_momentum, "FedAvgM server momentum")
+      ->capture_default_str();
+  app.add_option("--server_tau", o.server_tau,
+                 "Adaptivity tau of the adaptive optimizers (0 = the server's 1e-3)")
       ->capture_default_str();
   app.add_flag("--secagg,!--no-secagg", o.secagg,
                "Secure aggregation (SecAgg+) on or off (default on)");

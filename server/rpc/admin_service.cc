@@ -51,7 +51,12 @@ class ListWriter : public grpc::ServerWriteReactor<Message> {
 // One WatchEvents stream. Owned by gRPC; deletes itself in OnDone after leaving the hub.
 class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
  public:
-  EventWatcher(EventHub* hub, std::string task_id) : hub_(hub), task_id_(std::move(task_id)) {}
+  EventWatcher(EventHub* hub, std::string task_id) : hub_(hub), task_id_(std::move(task_id)) {
+    // gRPC starts this operation once the reactor is bound to the call, which is after
+    // WatchEvents has added the watcher to the hub: a client holding the stream's initial
+    // metadata therefore knows that every later event reaches it.
+    StartSendInitialMetadata();
+  }
 
   const std::string& task_id() const { return task_id_; }
 

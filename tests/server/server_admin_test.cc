@@ -77,6 +77,8 @@ TEST_CASE("TaskLifecycle_StartPauseResumeAbortAndList") {
   cohort::v1::WatchEventsRequest watch;
   watch.set_task_id(id);
   auto events = stub->WatchEvents(watch_context.get(), watch);
+  // Subscribed once the initial metadata is here; events before that could be missed.
+  events->WaitForInitialMetadata();
 
   cohort::v1::StartRoundsRequest start;
   start.set_task_id(id);
