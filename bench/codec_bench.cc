@@ -146,11 +146,15 @@ void BM_FedAvgMApply(benchmark::State& state) {
   t->add_shape(kD);
   absl::StatusOr<cohort::v1::Model> model = MakeModel(layout, Delta(), 0);
   Check(model.status());
-  FedAvgM optimizer(kD);
+  cohort::v1::ServerOptimizerConfig config;
+  config.set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM);
+  absl::StatusOr<std::unique_ptr<ServerOptimizer>> optimizer = CreateServerOptimizer(config, kD);
+  Check(optimizer.status());
+  const OptimizerState velocity = (*optimizer)->InitialState();
   for (auto _ : state) {
-    absl::StatusOr<cohort::v1::Model> next = optimizer.Apply(*model, Delta());
+    absl::StatusOr<OptimizerStep> next = (*optimizer)->Apply(*model, Delta(), velocity);
     Check(next.status());
-    benchmark::DoNotOptimize(next->parameters().data());
+    benchmark::DoNotOptimize(next->model.parameters().data());
   }
   state.SetItemsProcessed(state.iterations() * kD);
 }

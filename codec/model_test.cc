@@ -67,12 +67,23 @@ TEST_CASE("ParameterCount_RefusesADtypeOtherThanFloat32") {
   CHECK(ParameterCount(layout).ok());
 }
 
-TEST_CASE("Sha256_MatchesTheKnownDigestOfAbc") {
-  const std::string digest = Sha256("abc");
-  REQUIRE(digest.size() == 32);
-  CHECK(static_cast<unsigned char>(digest[0]) == 0xba);
-  CHECK(static_cast<unsigned char>(digest[1]) == 0x78);
-  CHECK(static_cast<unsigned char>(digest[31]) == 0xad);
+std::string HexOf(const std::string& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0xf]);
+  }
+  return out;
+}
+
+TEST_CASE("Sha256_MatchesFips180ExamplesInFull") {
+  // FIPS 180-2, Appendix B.1 and B.2 (one block, and a message that needs a second block for its
+  // padding), and the digest of the empty message.
+  CHECK(HexOf(Sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(HexOf(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(HexOf(Sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST_CASE("MakeModel_SetsVersionLayoutAndChecksumAndRoundTrips") {

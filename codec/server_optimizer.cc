@@ -1,6 +1,8 @@
 #include "codec/server_optimizer.h"
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -11,7 +13,17 @@ namespace {
 
 using cohort::v1::ServerOptimizerConfig;
 
-// The model's parameters, checked against `average_delta` (and `expected` when >= 0).
+absl::Status Invalid(absl::string_view field, absl::string_view requirement, double got) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("optimizer.", field, " must be ", requirement, ", got ", got));
+}
+
+std::string KindName(OptimizerKind kind) {
+  const std::string& name = ServerOptimizerConfig::Kind_Name(kind);
+  return name.empty() ? absl::StrCat(static_cast<int>(kind)) : name;
+}
+
+// The model's parameters, checked against `average_delta` and the optimizer's size.
 absl::StatusOr<std::vector<float>> CheckedParameters(const cohort::v1::Model& model,
                                                      absl::Span<const float> average_delta,
                                                      int64_t expected) {
@@ -21,7 +33,7 @@ absl::StatusOr<std::vector<float>> CheckedParameters(const cohort::v1::Model& mo
                                                    " values, model version ", model.version(),
                                                    " has ", params.size()));
   }
-  if (expected >= 0 && static_cast<int64_t>(params.size()) != expected) {
+  if (static_cast<int64_t>(params.size()) != expected) {
     return absl::InvalidArgumentError(absl::StrCat("the optimizer was made for ", expected,
                                                    " parameters, model version ", model.version(),
                                                    " has ", params.size()));
@@ -35,8 +47,17 @@ absl::StatusOr<std::vector<float>> CheckedParameters(const cohort::v1::Model& mo
   return params;
 }
 
-absl::StatusOr<cohort::v1::Model> NextModel(const cohort::v1::Model& model,
-                                            const std::vector<float>& params) {
+absl::Status CheckStateSize(const OptimizerState& state, size_t first, size_t second) {
+  if (state.first.size() != first || state.second.size() != second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the optimizer state holds ", state.first.size(), " + ", state.second.size(),
+                     " values, the optimizer needs ", first, " + ", second));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OptimizerStep> NextStep(const cohort::v1::Model& model,
+                                       const std::vector<float>& params, OptimizerState state) {
   for (size_t i = 0; i < params.size(); ++i) {
     if (!std::isfinite(params[i])) {
       return absl::InvalidArgumentError(absl::StrCat("the step makes parameter ", i,
@@ -44,67 +65,219 @@ absl::StatusOr<cohort::v1::Model> NextModel(const cohort::v1::Model& model,
                                                      " overflow float32"));
     }
   }
-  return MakeModel(model.layout(), params, model.version() + 1);
+  COHORT_ASSIGN_OR_RETURN(cohort::v1::Model next,
+                          MakeModel(model.layout(), params, model.version() + 1));
+  ++state.steps;
+  return OptimizerStep{std::move(next), std::move(state)};
 }
+
+class FedAvg final : public ServerOptimizer {
+ public:
+  FedAvg(int64_t n, double learning_rate) : n_(n), learning_rate_(learning_rate) {}
+  OptimizerKind kind() const override { return ServerOptimizerConfig::KIND_FEDAVG; }
+  int64_t num_parameters() const override { return n_; }
+  OptimizerState InitialState() const override { return {}; }
+  absl::StatusOr<OptimizerStep> Apply(const cohort::v1::Model& model, absl::Span<const float> delta,
+                                      const OptimizerState& state) const override {
+    COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
+    COHORT_RETURN_IF_ERROR(CheckStateSize(state, 0, 0));
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = static_cast<float>(x[i] + learning_rate_ * delta[i]);
+    return NextStep(model, x, state);
+  }
+
+ private:
+  int64_t n_;
+  double learning_rate_;
+};
+
+class FedAvgM final : public ServerOptimizer {
+ public:
+  FedAvgM(int64_t n, double learning_rate, double momentum)
+      : n_(n), learning_rate_(learning_rate), momentum_(momentum) {}
+  OptimizerKind kind() const override { return ServerOptimizerConfig::KIND_FEDAVGM; }
+  int64_t num_parameters() const override { return n_; }
+  OptimizerState InitialState() const override {
+    OptimizerState state;
+    state.first.assign(static_cast<size_t>(n_), 0.0);
+    return state;
+  }
+  absl::StatusOr<OptimizerStep> Apply(const cohort::v1::Model& model, absl::Span<const float> delta,
+                                      const OptimizerState& state) const override {
+    COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
+    COHORT_RETURN_IF_ERROR(CheckStateSize(state, static_cast<size_t>(n_), 0));
+    OptimizerState next = state;
+    for (size_t i = 0; i < x.size(); ++i) {
+      next.first[i] = momentum_ * state.first[i] + delta[i];
+      x[i] = static_cast<float>(x[i] + learning_rate_ * next.first[i]);
+    }
+    return NextStep(model, x, std::move(next));
+  }
+
+ private:
+  int64_t n_;
+  double learning_rate_;
+  double momentum_;
+};
+
+// FedAdagrad, FedAdam and FedYogi differ only in how v moves.
+class Adaptive final : public ServerOptimizer {
+ public:
+  Adaptive(OptimizerKind kind, int64_t n, const ServerOptimizerConfig& config)
+      : kind_(kind),
+        n_(n),
+        learning_rate_(config.learning_rate()),
+        beta1_(config.beta1()),
+        beta2_(config.beta2()),
+        tau_(config.tau()) {}
+  OptimizerKind kind() const override { return kind_; }
+  int64_t num_parameters() const override { return n_; }
+  OptimizerState InitialState() const override {
+    OptimizerState state;
+    state.first.assign(static_cast<size_t>(n_), 0.0);
+    state.second.assign(static_cast<size_t>(n_), tau_ * tau_);
+    return state;
+  }
+  absl::StatusOr<OptimizerStep> Apply(const cohort::v1::Model& model, absl::Span<const float> delta,
+                                      const OptimizerState& state) const override {
+    COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
+    COHORT_RETURN_IF_ERROR(CheckStateSize(state, static_cast<size_t>(n_), static_cast<size_t>(n_)));
+    OptimizerState next = state;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double d = delta[i];
+      const double d2 = d * d;
+      double& m = next.first[i];
+      double& v = next.second[i];
+      m = beta1_ * m + (1 - beta1_) * d;
+      switch (kind_) {
+        case ServerOptimizerConfig::KIND_FEDADAGRAD:
+          v = v + d2;
+          break;
+        case ServerOptimizerConfig::KIND_FEDADAM:
+          v = beta2_ * v + (1 - beta2_) * d2;
+          break;
+        default:  // KIND_FEDYOGI
+          v = v - (1 - beta2_) * d2 * (v > d2 ? 1.0 : v < d2 ? -1.0 : 0.0);
+          break;
+      }
+      x[i] = static_cast<float>(x[i] + learning_rate_ * m / (std::sqrt(v) + tau_));
+    }
+    return NextStep(model, x, std::move(next));
+  }
+
+ private:
+  OptimizerKind kind_;
+  int64_t n_;
+  double learning_rate_, beta1_, beta2_, tau_;
+};
+
+bool InUnitInterval(double x) { return x >= 0 && x < 1; }
 
 }  // namespace
 
-absl::StatusOr<cohort::v1::Model> FedAvg::Apply(const cohort::v1::Model& model,
-                                                absl::Span<const float> average_delta) {
-  COHORT_ASSIGN_OR_RETURN(std::vector<float> params,
-                          CheckedParameters(model, average_delta, /*expected=*/-1));
-  for (size_t i = 0; i < params.size(); ++i) {
-    params[i] = static_cast<float>(params[i] + learning_rate_ * average_delta[i]);
-  }
-  return NextModel(model, params);
+bool IsAdaptive(OptimizerKind kind) {
+  return kind == ServerOptimizerConfig::KIND_FEDADAGRAD ||
+         kind == ServerOptimizerConfig::KIND_FEDADAM || kind == ServerOptimizerConfig::KIND_FEDYOGI;
 }
 
-absl::StatusOr<cohort::v1::Model> FedAvgM::Apply(const cohort::v1::Model& model,
-                                                 absl::Span<const float> average_delta) {
-  COHORT_ASSIGN_OR_RETURN(
-      std::vector<float> params,
-      CheckedParameters(model, average_delta, static_cast<int64_t>(velocity_.size())));
-  // Computed aside, so that a refused step leaves the velocity as it was.
-  std::vector<double> velocity(velocity_.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    velocity[i] = momentum_ * velocity_[i] + average_delta[i];
-    params[i] = static_cast<float>(params[i] + learning_rate_ * velocity[i]);
+absl::StatusOr<ServerOptimizerConfig> ValidateServerOptimizerConfig(ServerOptimizerConfig config) {
+  if (config.kind() == ServerOptimizerConfig::KIND_UNSPECIFIED) {
+    config.set_kind(ServerOptimizerConfig::KIND_FEDAVG);
   }
-  COHORT_ASSIGN_OR_RETURN(cohort::v1::Model next, NextModel(model, params));
-  velocity_ = std::move(velocity);
-  return next;
+  const OptimizerKind kind = config.kind();
+  if (kind != ServerOptimizerConfig::KIND_FEDAVG && kind != ServerOptimizerConfig::KIND_FEDAVGM &&
+      !IsAdaptive(kind)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer.kind ", KindName(kind),
+                     " is not known to this build (known: KIND_FEDAVG, KIND_FEDAVGM, "
+                     "KIND_FEDADAGRAD, KIND_FEDADAM, KIND_FEDYOGI)"));
+  }
+  const bool adaptive = IsAdaptive(kind);
+  if (config.learning_rate() == 0) {
+    config.set_learning_rate(adaptive ? OptimizerDefaults::kAdaptiveLearningRate
+                                      : OptimizerDefaults::kLearningRate);
+  }
+  if (!(config.learning_rate() > 0) || !std::isfinite(config.learning_rate())) {
+    return Invalid("learning_rate", "finite and > 0", config.learning_rate());
+  }
+  // A hyper-parameter of another kind does nothing here: refuse it rather than ignore it.
+  if (kind == ServerOptimizerConfig::KIND_FEDAVGM) {
+    if (config.momentum() == 0) config.set_momentum(OptimizerDefaults::kMomentum);
+    if (!InUnitInterval(config.momentum()))
+      return Invalid("momentum", "in [0, 1)", config.momentum());
+  } else if (config.momentum() != 0) {
+    return Invalid("momentum", absl::StrCat("unset for ", KindName(kind)), config.momentum());
+  }
+  if (!adaptive) {
+    for (const auto& [field, value] : {std::pair<const char*, double>{"beta1", config.beta1()},
+                                       {"beta2", config.beta2()},
+                                       {"tau", config.tau()}}) {
+      if (value != 0) return Invalid(field, absl::StrCat("unset for ", KindName(kind)), value);
+    }
+    return config;
+  }
+  if (config.beta1() == 0) config.set_beta1(OptimizerDefaults::kBeta1);
+  if (!InUnitInterval(config.beta1())) return Invalid("beta1", "in [0, 1)", config.beta1());
+  if (kind == ServerOptimizerConfig::KIND_FEDADAGRAD) {
+    if (config.beta2() != 0) {
+      return Invalid("beta2", "unset for KIND_FEDADAGRAD (it sums the squares)", config.beta2());
+    }
+  } else {
+    if (config.beta2() == 0) config.set_beta2(OptimizerDefaults::kBeta2);
+    if (!InUnitInterval(config.beta2())) return Invalid("beta2", "in [0, 1)", config.beta2());
+  }
+  if (config.tau() == 0) config.set_tau(OptimizerDefaults::kTau);
+  if (!(config.tau() > 0) || !std::isfinite(config.tau())) {
+    return Invalid("tau", "finite and > 0", config.tau());
+  }
+  return config;
 }
 
 absl::StatusOr<std::unique_ptr<ServerOptimizer>> CreateServerOptimizer(
-    const ServerOptimizerConfig& config, int64_t num_parameters) {
+    const ServerOptimizerConfig& requested, int64_t num_parameters) {
   if (num_parameters < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("a server optimizer needs num_parameters >= 1, got ", num_parameters));
   }
-  const double learning_rate = config.learning_rate() == 0 ? 1.0 : config.learning_rate();
-  if (!(learning_rate > 0) || !std::isfinite(learning_rate)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "optimizer.learning_rate must be finite and > 0, got ", config.learning_rate()));
-  }
+  COHORT_ASSIGN_OR_RETURN(const ServerOptimizerConfig config,
+                          ValidateServerOptimizerConfig(requested));
   switch (config.kind()) {
-    case ServerOptimizerConfig::KIND_UNSPECIFIED:
     case ServerOptimizerConfig::KIND_FEDAVG:
-      return std::make_unique<FedAvg>(learning_rate);
-    case ServerOptimizerConfig::KIND_FEDAVGM: {
-      const double momentum = config.momentum() == 0 ? 0.9 : config.momentum();
-      if (!(momentum >= 0 && momentum < 1)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("optimizer.momentum must be in [0, 1), got ", config.momentum()));
-      }
-      return std::make_unique<FedAvgM>(num_parameters, learning_rate, momentum);
-    }
+      return std::make_unique<FedAvg>(num_parameters, config.learning_rate());
+    case ServerOptimizerConfig::KIND_FEDAVGM:
+      return std::make_unique<FedAvgM>(num_parameters, config.learning_rate(), config.momentum());
     default:
-      break;
+      return std::make_unique<Adaptive>(config.kind(), num_parameters, config);
   }
-  const std::string& name = ServerOptimizerConfig::Kind_Name(config.kind());
-  return absl::UnimplementedError(
-      absl::StrCat("server optimizer kind ", name.empty() ? absl::StrCat(config.kind()) : name,
-                   " is not implemented in this build (known: KIND_FEDAVG, KIND_FEDAVGM)"));
+}
+
+cohort::v1::ServerOptimizerState StateToProto(OptimizerKind kind, const OptimizerState& state) {
+  cohort::v1::ServerOptimizerState proto;
+  proto.set_kind(kind);
+  proto.set_steps(state.steps);
+  proto.mutable_first_moment()->Add(state.first.begin(), state.first.end());
+  proto.mutable_second_moment()->Add(state.second.begin(), state.second.end());
+  return proto;
+}
+
+absl::StatusOr<OptimizerState> StateFromProto(const ServerOptimizer& optimizer,
+                                              const cohort::v1::ServerOptimizerState& proto) {
+  if (proto.kind() != optimizer.kind()) {
+    return absl::InvalidArgumentError(absl::StrCat("the stored optimizer state is of kind ",
+                                                   KindName(proto.kind()), ", the task runs ",
+                                                   KindName(optimizer.kind())));
+  }
+  if (proto.steps() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the stored optimizer state has ", proto.steps(), " steps"));
+  }
+  OptimizerState state;
+  state.steps = proto.steps();
+  state.first.assign(proto.first_moment().begin(), proto.first_moment().end());
+  state.second.assign(proto.second_moment().begin(), proto.second_moment().end());
+  const OptimizerState initial = optimizer.InitialState();
+  COHORT_RETURN_IF_ERROR(CheckStateSize(state, initial.first.size(), initial.second.size()));
+  return state;
 }
 
 }  // namespace cohort::codec

@@ -50,6 +50,34 @@ TEST_CASE("HkdfSha256_MatchesRfc5869TestCase1") {
         "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
 }
 
+std::string Bytes(int first, int count) {
+  std::string out;
+  for (int i = 0; i < count; ++i) out.push_back(static_cast<char>(first + i));
+  return out;
+}
+
+TEST_CASE("HkdfSha256_MatchesRfc5869TestCase2LongInputs") {
+  // 80-byte IKM, salt and info: each longer than SHA-256's 64-byte block, so HMAC hashes its key.
+  const std::string ikm = Bytes(0x00, 80);
+  const std::string salt = Bytes(0x60, 80);
+  const std::string info = Bytes(0xb0, 80);
+  auto okm = HkdfSha256(U8(ikm), U8(salt), U8(info));
+  REQUIRE(okm.ok());
+  // The first 32 bytes of the RFC's 82-byte OKM.
+  CHECK(ToHex(okm->ToBytes()) ==
+        "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c");
+}
+
+TEST_CASE("HkdfSha256_MatchesRfc5869TestCase3EmptySaltAndInfo") {
+  // An empty salt means HashLen zero bytes (RFC 5869, Sec. 2.2); an empty info is allowed.
+  const std::string ikm(22, '\x0b');
+  auto okm = HkdfSha256(U8(ikm), U8(""), U8(""));
+  REQUIRE(okm.ok());
+  // The first 32 bytes of the RFC's 42-byte OKM.
+  CHECK(ToHex(okm->ToBytes()) ==
+        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d");
+}
+
 TEST_CASE("Derive_MatchesDocumentedConstruction") {
   // Expected values computed independently (Python `cryptography`) from the formula in
   // key_agreement.h, with Alice as index 2 and Bob as index 5, round "round-1".

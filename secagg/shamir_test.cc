@@ -106,18 +106,89 @@ TEST_CASE("Split_RejectsBadParameters") {
   CHECK(ShamirSplit(s, 2, zero, rng).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
+// Independent arithmetic over F_p, p = 2^61 - 1, for checks that must not go through
+// ShamirReconstruct.
+constexpr uint64_t kP = (uint64_t{1} << 61) - 1;
+
+uint64_t MulMod(uint64_t a, uint64_t b) {
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(a) * b % kP);
+}
+
+uint64_t PowMod(uint64_t a, uint64_t e) {
+  uint64_t r = 1;
+  for (; e > 0; e >>= 1, a = MulMod(a, a)) {
+    if (e & 1) r = MulMod(r, a);
+  }
+  return r;
+}
+
+// The value at 0 of the lowest-degree polynomial through (xs[i], ys[i]) (Lagrange).
+uint64_t InterpolateAtZero(const std::vector<uint64_t>& xs, const std::vector<uint64_t>& ys) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    uint64_t num = 1, den = 1;
+    for (size_t j = 0; j < xs.size(); ++j) {
+      if (j == i) continue;
+      num = MulMod(num, kP - xs[j]);                 // (0 - x_j)
+      den = MulMod(den, (xs[i] + kP - xs[j]) % kP);  // (x_i - x_j)
+    }
+    sum = (sum + MulMod(ys[i], MulMod(num, PowMod(den, kP - 2)))) % kP;
+  }
+  return sum;
+}
+
+// Limb `l` of a share (five u64 little endian) and of a secret (7+7+7+7+4 bytes little endian),
+// as shamir.h documents them.
+uint64_t ShareLimb(const std::string& share, int l) {
+  uint64_t v = 0;
+  for (int b = 7; b >= 0; --b) {
+    v = (v << 8) | static_cast<uint8_t>(share[static_cast<size_t>(8 * l + b)]);
+  }
+  return v;
+}
+
+uint64_t SecretLimb(const SecretKey& secret, int l) {
+  const int width = l < 4 ? 7 : 4;
+  uint64_t v = 0;
+  for (int b = width - 1; b >= 0; --b) v = (v << 8) | secret.data()[7 * l + b];
+  return v;
+}
+
 TEST_CASE("Split_FewerThanThresholdSharesDoNotDetermineSecret") {
-  // Same randomness, different secrets: t - 1 shares must be able to look identical... they
-  // cannot be compared directly, so check the weaker, testable property that shares of two
-  // secrets under different coefficient streams differ everywhere and that t = 1 shares equal
-  // the secret's limbs (the degenerate polynomial).
+  // The shares of threshold t lie on polynomials of degree exactly t - 1: t of them fix the
+  // secret (interpolated here, not by ShamirReconstruct), while the lowest-degree polynomial
+  // through any t - 1 of them misses it. Were the polynomials of lower degree (a broken split),
+  // t - 1 shares would interpolate to the secret and this would fail (odds 2^-61 per limb of a
+  // false alarm).
   FakeRandomSource rng(7);
+  for (int t = 2; t <= 6; ++t) {
+    const SecretKey s = RandomSecret(rng);
+    std::vector<int32_t> holders = {3, 5, 8, 13, 21, 34, 55};
+    auto shares = ShamirSplit(s, t, holders, rng);
+    REQUIRE(shares.ok());
+    for (int l = 0; l < 5; ++l) {
+      std::vector<uint64_t> xs, ys;
+      for (int i = 0; i < t; ++i) {
+        xs.push_back(static_cast<uint64_t>(holders[static_cast<size_t>(i)]));
+        ys.push_back(ShareLimb((*shares)[static_cast<size_t>(i)], l));
+      }
+      INFO("t=" << t << " limb=" << l);
+      CHECK(InterpolateAtZero(xs, ys) == SecretLimb(s, l));
+      xs.pop_back();
+      ys.pop_back();
+      CHECK(InterpolateAtZero(xs, ys) != SecretLimb(s, l));
+    }
+  }
+}
+
+TEST_CASE("Split_ThresholdOneSharesAreTheSecretItself") {
+  // t = 1: the degenerate polynomial is the constant secret, so every share is the same.
+  FakeRandomSource rng(9);
   const SecretKey s = RandomSecret(rng);
   std::vector<int32_t> xs = {5, 9};
   auto shares = *ShamirSplit(s, 1, xs, rng);
   CHECK(shares[0] == shares[1]);
-  auto more = *ShamirSplit(s, 2, xs, rng);
-  CHECK(more[0] != more[1]);
+  for (int l = 0; l < 5; ++l) CHECK(ShareLimb(shares[0], l) == SecretLimb(s, l));
 }
 
 TEST_CASE("Reconstruct_HandlesLargeSparseIndices") {

@@ -41,6 +41,17 @@ absl::StatusOr<std::string> OpenShareBundle(const SecretKey& key, absl::string_v
                                             int32_t sender_index, int32_t recipient_index,
                                             absl::string_view ciphertext);
 
+// The AEAD under the two calls above, AES-256-GCM with a 12-byte nonce and a 16-byte tag;
+// exposed for known-answer tests. Seal returns ciphertext || tag (INVALID_ARGUMENT for a nonce
+// that is not 12 bytes, INTERNAL on an OpenSSL failure); Open takes ciphertext || tag and
+// returns DATA_LOSS when it does not authenticate.
+absl::StatusOr<std::string> AesGcm256Seal(const SecretKey& key, absl::string_view nonce,
+                                          absl::string_view associated_data,
+                                          absl::string_view plaintext);
+absl::StatusOr<std::string> AesGcm256Open(const SecretKey& key, absl::string_view nonce,
+                                          absl::string_view associated_data,
+                                          absl::string_view ciphertext_and_tag);
+
 }  // namespace cohort::secagg
 
 #endif  // COHORT_SECAGG_SHARE_ENCRYPTION_H_

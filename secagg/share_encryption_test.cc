@@ -34,6 +34,44 @@ TEST_CASE("Seal_MatchesAesGcmKnownAnswer") {
         "a0a1a2a3a4a5a6a7a8a9aaab95701d5f20eb60ca0c01ebb6293b9a977d32d7f5529c6799baf99abd");
 }
 
+// The GCM specification's Test Case 16 (McGrew and Viega, "The Galois/Counter Mode of
+// Operation", also in NIST's CAVP gcmEncryptExtIV256 set): 256-bit key, 96-bit IV, 20 bytes of
+// associated data, 60 bytes of plaintext.
+constexpr char kGcmKey[] = "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308";
+constexpr char kGcmIv[] = "cafebabefacedbaddecaf888";
+constexpr char kGcmAad[] = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+constexpr char kGcmPlaintext[] =
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+    "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39";
+constexpr char kGcmCiphertext[] =
+    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+    "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662";
+constexpr char kGcmTag[] = "76fc6ece0f4e1768cddf8853bb2d551b";
+
+TEST_CASE("AesGcm256Seal_MatchesGcmSpecTestCase16") {
+  auto key = SecretKey::FromBytes(FromHex(kGcmKey));
+  REQUIRE(key.ok());
+  auto sealed = AesGcm256Seal(*key, FromHex(kGcmIv), FromHex(kGcmAad), FromHex(kGcmPlaintext));
+  REQUIRE(sealed.ok());
+  CHECK(ToHex(*sealed) == std::string(kGcmCiphertext) + kGcmTag);
+}
+
+TEST_CASE("AesGcm256Open_AcceptsGcmSpecTestCase16AndRefusesAnotherTag") {
+  auto key = SecretKey::FromBytes(FromHex(kGcmKey));
+  REQUIRE(key.ok());
+  const std::string sealed = FromHex(std::string(kGcmCiphertext) + kGcmTag);
+  auto opened = AesGcm256Open(*key, FromHex(kGcmIv), FromHex(kGcmAad), sealed);
+  REQUIRE(opened.ok());
+  CHECK(ToHex(*opened) == kGcmPlaintext);
+  std::string bad_tag = sealed;
+  bad_tag.back() = static_cast<char>(bad_tag.back() ^ 0x01);
+  CHECK(AesGcm256Open(*key, FromHex(kGcmIv), FromHex(kGcmAad), bad_tag).status().code() ==
+        absl::StatusCode::kDataLoss);
+  // The associated data is authenticated too.
+  CHECK(AesGcm256Open(*key, FromHex(kGcmIv), FromHex("feedface"), sealed).status().code() ==
+        absl::StatusCode::kDataLoss);
+}
+
 TEST_CASE("Open_RoundTrips") {
   FakeRandomSource rng(1);
   auto ct = SealShareBundle(Key(1), "r", 3, 7, "hello shares", rng);

@@ -73,6 +73,19 @@ absl::StatusOr<cohort::v1::Task> AdminClient::PauseTask(const std::string& task_
   return task;
 }
 
+absl::Status AdminClient::AttachCalibrationData(const std::string& task_id,
+                                                const std::string& examples) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  cohort::v1::AttachCalibrationDataRequest request;
+  request.set_task_id(task_id);
+  request.set_examples(examples);
+  cohort::v1::AttachCalibrationDataResponse response;
+  const grpc::Status status = stub_->AttachCalibrationData(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, "AttachCalibrationData");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<cohort::v1::RoundSummary>> AdminClient::ListRounds(
     const std::string& task_id, int32_t page_size) {
   grpc::ClientContext context;

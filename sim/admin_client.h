@@ -34,6 +34,8 @@ class AdminClient {
   absl::StatusOr<cohort::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<cohort::v1::Task> StartRounds(const std::string& task_id, int64_t count);
   absl::StatusOr<cohort::v1::Task> PauseTask(const std::string& task_id);
+  // `examples`: little-endian float32 inputs of the task's graph (docs/inference.md).
+  absl::Status AttachCalibrationData(const std::string& task_id, const std::string& examples);
   // Newest first, at most `page_size`.
   absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(const std::string& task_id,
                                                                    int32_t page_size);

@@ -75,12 +75,26 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--batch_size", o.batch_size, "Local mini-batch size")->capture_default_str();
   app.add_option("--client_lr", o.client_lr, "Local SGD learning rate")->capture_default_str();
-  app.add_option("--server_lr", o.server_lr, "Server learning rate")->capture_default_str();
-  app.add_option("--optimizer", o.optimizer, "Server optimizer: fedavg or fedavgm")
-      ->check(CLI::IsMember({"fedavg", "fedavgm"}))
+  app.add_option("--server_lr", o.server_lr,
+                 "Server learning rate (0 = 1.0 for fedavg and fedavgm, 0.03 for the adaptive "
+                 "optimizers)")
+      ->capture_default_str();
+  app.add_option("--optimizer", o.optimizer,
+                 "Server optimizer: fedavg, fedavgm, or adaptive (Reddi et al. 2021) fedadagrad, "
+                 "fedadam, fedyogi")
+      ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadagrad", "fedadam", "fedyogi"}))
+      ->capture_default_str();
+  app.add_option("--server_momentum", o.server_momentum, "FedAvgM server momentum")
+      ->capture_default_str();
+  app.add_option("--server_tau", o.server_tau,
+                 "Adaptivity tau of the adaptive optimizers (0 = the server's 1e-3)")
       ->capture_default_str();
   app.add_flag("--secagg,!--no-secagg", o.secagg,
                "Secure aggregation (SecAgg+) on or off (default on)");
+  app.add_flag("--on_device_report,!--no-on_device_report", o.on_device_report,
+               "Attach 500 training images as calibration data; at the end fetch the published "
+               "int8 and float32 inference models through a device's SDK, save them to the output "
+               "directory and report their test accuracy on XNNPACK (default on)");
   app.add_flag("--float32", f.float32,
                "Upload plain weighted float32 updates instead of quantized ones (needs "
                "--no-secagg): the plain FedAvg baseline");

@@ -1,6 +1,8 @@
 #include "sim/options.h"
 
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -22,7 +24,24 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
+// --optimizer values and the server optimizer each names.
+const std::map<std::string, cohort::v1::ServerOptimizerConfig::Kind>& OptimizerKinds() {
+  static const auto* const kinds =
+      new std::map<std::string, cohort::v1::ServerOptimizerConfig::Kind>{
+          {"fedavg", cohort::v1::ServerOptimizerConfig::KIND_FEDAVG},
+          {"fedavgm", cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM},
+          {"fedadagrad", cohort::v1::ServerOptimizerConfig::KIND_FEDADAGRAD},
+          {"fedadam", cohort::v1::ServerOptimizerConfig::KIND_FEDADAM},
+          {"fedyogi", cohort::v1::ServerOptimizerConfig::KIND_FEDYOGI}};
+  return *kinds;
+}
+
 }  // namespace
+
+double EffectiveServerLr(const SimOptions& options) {
+  if (options.server_lr > 0) return options.server_lr;
+  return options.optimizer == "fedavg" || options.optimizer == "fedavgm" ? 1.0 : 0.03;
+}
 
 int TargetCohortSize(const SimOptions& options) {
   if (options.cohort_size > 0) return options.cohort_size;
@@ -111,10 +130,11 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (o.local_epochs < 1) return Bad("local_epochs", ">= 1", absl::StrCat(o.local_epochs));
   if (o.batch_size < 1) return Bad("batch_size", ">= 1", absl::StrCat(o.batch_size));
   if (!(o.client_lr > 0.0)) return Bad("client_lr", "> 0", absl::StrCat(o.client_lr));
-  if (!(o.server_lr > 0.0)) return Bad("server_lr", "> 0", absl::StrCat(o.server_lr));
-  if (o.optimizer != "fedavg" && o.optimizer != "fedavgm") {
-    return Bad("optimizer", "fedavg or fedavgm", o.optimizer);
+  if (!(o.server_lr >= 0.0)) return Bad("server_lr", ">= 0", absl::StrCat(o.server_lr));
+  if (!OptimizerKinds().contains(o.optimizer)) {
+    return Bad("optimizer", "fedavg, fedavgm, fedadagrad, fedadam or fedyogi", o.optimizer);
   }
+  if (!(o.server_tau >= 0.0)) return Bad("server_tau", ">= 0", absl::StrCat(o.server_tau));
   if (o.bits < 2 || o.bits > 16) return Bad("bits", "in [2, 16]", absl::StrCat(o.bits));
   if (!(o.clip > 0.0)) return Bad("clip", "> 0", absl::StrCat(o.clip));
   if (o.secagg && !o.quantize) {
@@ -265,10 +285,13 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
   }
 
   cohort::v1::ServerOptimizerConfig* optimizer = config.mutable_optimizer();
-  optimizer->set_kind(o.optimizer == "fedavgm" ? cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM
-                                               : cohort::v1::ServerOptimizerConfig::KIND_FEDAVG);
-  optimizer->set_learning_rate(o.server_lr);
-  if (o.optimizer == "fedavgm") optimizer->set_momentum(o.server_momentum);
+  const cohort::v1::ServerOptimizerConfig::Kind kind = OptimizerKinds().at(o.optimizer);
+  optimizer->set_kind(kind);
+  optimizer->set_learning_rate(EffectiveServerLr(o));
+  if (kind == cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM) {
+    optimizer->set_momentum(o.server_momentum);
+  }
+  if (o.optimizer != "fedavg" && o.optimizer != "fedavgm") optimizer->set_tau(o.server_tau);
   // Every simulated device may serve in consecutive rounds: with 100 devices and 13 per round a
   // cooldown would only slow the run down.
   SetDuration(absl::ZeroDuration(), config.mutable_device_cooldown());
@@ -289,7 +312,7 @@ std::string OptionsJson(const SimOptions& o) {
       JsonString(o.server.empty() ? "in-process" : o.server), JsonString(o.population),
       JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.holdout, o.devices, o.rounds,
       TargetCohortSize(o), SelectedCohortSize(o), o.over_selection, JsonString(o.model), o.hidden,
-      o.local_epochs, o.batch_size, o.client_lr, o.server_lr, JsonString(o.optimizer),
+      o.local_epochs, o.batch_size, o.client_lr, EffectiveServerLr(o), JsonString(o.optimizer),
       o.secagg ? "true" : "false", o.quantize ? "true" : "false", o.bits, o.clip,
       o.max_example_weight, o.dropout, *SecAggDropoutRate(o),
       o.secagg ? SecAggCorrectnessBits(o).value_or(0) : 0, JsonString(o.dp), o.dp_noise_multiplier,

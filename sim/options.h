@@ -52,12 +52,19 @@ struct SimOptions {
   double holdout = 0.1;
   int batch_size = 32;
   double client_lr = 0.1;
-  double server_lr = 1.0;
-  std::string optimizer = "fedavg";  // "fedavg" or "fedavgm"
+  // Server optimizer: "fedavg", "fedavgm", or the adaptive "fedadagrad", "fedadam", "fedyogi".
+  std::string optimizer = "fedavg";
+  // 0 = the optimizer's default (EffectiveServerLr).
+  double server_lr = 0.0;
   double server_momentum = 0.9;
+  // Adaptivity of the adaptive optimizers; 0 = the server's default (1e-3).
+  double server_tau = 0.0;
 
   // Update codec and secure aggregation.
   bool secagg = true;
+  // Attach calibration data, and at the end fetch the published float32 and int8 inference
+  // artifacts through a device's SDK and score them on the test set (docs/inference.md).
+  bool on_device_report = true;
   // Quantized (bits, clip) when true; plain weighted float32 (no secure aggregation) when false.
   bool quantize = true;
   int bits = 8;
@@ -105,6 +112,11 @@ struct SimOptions {
   // Abort the whole run if it takes longer (0 = no limit).
   absl::Duration time_limit = absl::ZeroDuration();
 };
+
+// The server learning rate the run uses: --server_lr, or 1.0 for fedavg and fedavgm and 0.03 for
+// the adaptive optimizers (their steps are about server_lr per coordinate, sign-like, so they
+// need a rate far below FedAvg's; 0.03 is where FedAdam does best on the default federation).
+double EffectiveServerLr(const SimOptions& options);
 
 // Devices wanted in each round's sum.
 int TargetCohortSize(const SimOptions& options);

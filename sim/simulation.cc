@@ -30,6 +30,7 @@
 #include "sim/admin_client.h"
 #include "sim/dataset.h"
 #include "sim/in_process_server.h"
+#include "sim/inference_report.h"
 #include "sim/partition.h"
 #include "sim/random.h"
 #include "sim/svg_plot.h"
@@ -37,6 +38,9 @@
 
 namespace cohort::sim {
 namespace {
+
+// Training images attached as the task's calibration data (model::kMaxCalibrationExamples at most).
+constexpr int64_t kCalibrationExamples = 500;
 
 using client::Stage;
 
@@ -213,6 +217,10 @@ absl::Status SimulationImpl::Init() {
   COHORT_ASSIGN_OR_RETURN(const cohort::v1::Task task,
                           admin_->CreateTask(MakeTaskConfig(options_), onnx_model));
   task_id_ = task.task_id();
+  if (options_.on_device_report) {
+    COHORT_RETURN_IF_ERROR(admin_->AttachCalibrationData(
+        task_id_, CalibrationExamples(data_.train, kCalibrationExamples)));
+  }
   return CreateDevices();
 }
 
@@ -226,8 +234,7 @@ absl::Status SimulationImpl::LoadData() {
                                                            options_.alpha, options_.seed));
   }
   COHORT_ASSIGN_OR_RETURN(
-      evaluator_, client::EigenTrainer::Create(std::move(data_.test.features),
-                                               std::move(data_.test.labels),
+      evaluator_, client::EigenTrainer::Create(data_.test.features, data_.test.labels,
                                                data_.test.num_features, options_.seed));
   return absl::OkStatus();
 }
@@ -592,6 +599,13 @@ absl::StatusOr<SimulationResult> SimulationImpl::Run() {
   }
   COHORT_RETURN_IF_ERROR(WriteOutputs(result));
   if (!failure.ok()) return failure;
+  if (options_.on_device_report && committed > 0) {
+    COHORT_ASSIGN_OR_RETURN(
+        result.on_device,
+        FetchAndScoreInferenceModels(*devices_.front()->client, task_id_, data_.test, output_dir_));
+    COHORT_RETURN_IF_ERROR(WriteFile(absl::StrCat(output_dir_, "/inference.json"),
+                                     InferenceReportJson(*result.on_device)));
+  }
   return result;
 }
 
@@ -633,6 +647,7 @@ std::string FormatSummary(const SimOptions& options, const SimulationResult& r) 
                           options.dp, spent, options.dp_delta,
                           bits > 0 ? absl::StrFormat(", %d-bit ring", bits) : std::string());
   }
+  if (r.on_device.has_value()) out += FormatInferenceReport(*r.on_device);
   absl::StrAppendFormat(&out, "  metrics               %s\n                        %s\n",
                         r.csv_path, r.json_path);
   absl::StrAppendFormat(&out, "  plot                  %s\n", r.svg_path);

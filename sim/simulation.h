@@ -2,10 +2,12 @@
 #define COHORT_SIM_SIMULATION_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sim/inference_report.h"
 #include "sim/metrics.h"
 #include "sim/options.h"
 
@@ -29,6 +31,9 @@ struct SimulationResult {
   std::string csv_path;
   std::string json_path;
   std::string svg_path;
+  // The inference artifacts of the last committed version, fetched and scored as a device runs
+  // them (with --on_device_report).
+  std::optional<InferenceReport> on_device;
 };
 
 // One simulated federation: Fashion-MNIST split over `devices` simulated phones, each running the

@@ -104,6 +104,28 @@ absl::StatusOr<std::unique_ptr<PGresult, ResultCloser>> RunSql(const std::string
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<PostgresSession>> PostgresSession::Open(const std::string& uri) {
+  PGconn* conn = PQconnectdb(uri.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    const std::string error = PQerrorMessage(conn);
+    PQfinish(conn);
+    return absl::UnavailableError(absl::StrCat("cannot connect to the test cluster: ", error));
+  }
+  return std::unique_ptr<PostgresSession>(new PostgresSession(conn));
+}
+
+PostgresSession::~PostgresSession() { PQfinish(static_cast<PGconn*>(conn_)); }
+
+absl::Status PostgresSession::Execute(const std::string& sql) {
+  std::unique_ptr<PGresult, ResultCloser> result(PQexec(static_cast<PGconn*>(conn_), sql.c_str()));
+  const ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return absl::InternalError(
+        absl::StrCat("SQL failed: ", sql, ": ", PQresultErrorMessage(result.get())));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   std::unique_ptr<PostgresCluster> cluster(new PostgresCluster);
   absl::StatusOr<std::string> bin_dir = FindBinDir();

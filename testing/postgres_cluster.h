@@ -10,6 +10,24 @@
 
 namespace cohort::testing {
 
+// One connection to a test database that the test keeps open, e.g. to hold a lock inside an
+// open transaction while the server under test waits on it. Closing it (the destructor) ends
+// the connection, and PostgreSQL rolls back whatever it left open. Not thread-safe.
+class PostgresSession {
+ public:
+  // UNAVAILABLE when the connection fails.
+  static absl::StatusOr<std::unique_ptr<PostgresSession>> Open(const std::string& uri);
+  ~PostgresSession();
+  PostgresSession(const PostgresSession&) = delete;
+  PostgresSession& operator=(const PostgresSession&) = delete;
+  // Runs SQL (several statements allowed); INTERNAL with the server's message on failure.
+  absl::Status Execute(const std::string& sql);
+
+ private:
+  explicit PostgresSession(void* conn) : conn_(conn) {}
+  void* conn_;  // PGconn*, kept opaque so that tests need no libpq header
+};
+
 // A throwaway PostgreSQL cluster for integration tests: initdb into a fresh temp dir, started
 // with pg_ctl on a free loopback port (listen_addresses=127.0.0.1, the Unix socket inside the
 // temp dir), torn down (pg_ctl stop -m immediate, directory removed) by the destructor.
@@ -51,6 +69,10 @@ class PostgresCluster {
   absl::Status Execute(const std::string& database, const std::string& sql);
   // The first column of the first row, as text; NOT_FOUND when there is no row.
   absl::StatusOr<std::string> QueryValue(const std::string& database, const std::string& sql);
+  // A connection to `database` that stays open until the session is destroyed.
+  absl::StatusOr<std::unique_ptr<PostgresSession>> OpenSession(const std::string& database) {
+    return PostgresSession::Open(Uri(database));
+  }
 
   // The server log so far, for failure messages.
   std::string Log() const;

@@ -126,9 +126,20 @@ absl::Status Coordinator::Recover() {
         options_.store->ListRounds(task.task_id(), 0, 1);
     if (!last.ok()) return last.status();
     const int64_t last_round = last->empty() ? 0 : last->front().round_number();
+    // The optimizer resumes from the state committed with the latest model.
+    std::optional<cohort::v1::ServerOptimizerState> state;
+    if (model->version() > 0) {
+      absl::StatusOr<cohort::v1::ServerOptimizerState> stored =
+          options_.store->GetOptimizerState(task.task_id(), model->version());
+      if (stored.ok()) {
+        state = *std::move(stored);
+      } else if (!absl::IsNotFound(stored.status())) {
+        return stored.status();
+      }
+    }
     absl::StatusOr<std::unique_ptr<TaskRunner>> runner =
-        TaskRunner::Create(std::move(task), std::move(*model), last_round, options_.store,
-                           options_.observer, options_.random);
+        TaskRunner::Create(std::move(task), std::move(*model), last_round, std::move(state),
+                           options_.store, options_.observer, options_.random);
     if (!runner.ok()) return runner.status();
     absl::StatusOr<std::string> calibration =
         options_.store->GetCalibrationData((*runner)->task_id());
@@ -183,10 +194,11 @@ absl::StatusOr<cohort::v1::Task> Coordinator::CreateTask(
   task.set_latest_model_version(model->version());
   if (DpEnabled(*config)) *task.mutable_privacy() = InitialPrivacyBudget(*config);
   ToProto(options_.clock->Now(), task.mutable_created_at());
-  if (absl::Status s = options_.store->CreateTask(task, *model); !s.ok()) return s;
+  // The runner first: whatever it refuses is refused before anything is stored.
   absl::StatusOr<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(
-      task, std::move(*model), 0, options_.store, options_.observer, options_.random);
+      task, *model, 0, std::nullopt, options_.store, options_.observer, options_.random);
   if (!runner.ok()) return runner.status();
+  if (absl::Status s = options_.store->CreateTask(task, *model); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     by_id_[task.task_id()] = runner->get();

@@ -13,7 +13,7 @@
 #include "model/zoo.h"
 #include "secagg/testing/fake_random_source.h"
 #include "server/core/coordinator.h"
-#include "server/core/testing/fake_store.h"
+#include "server/store/in_memory_store.h"
 
 namespace cohort::server {
 namespace {
@@ -85,7 +85,7 @@ class Fixture {
   }
 
   SimulatedClock clock;
-  test_util::FakeStore store;
+  InMemoryStore store;
   std::unique_ptr<Coordinator> coordinator;
 
  private:

@@ -1,5 +1,6 @@
 #include "server/core/coordinator.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -7,118 +8,14 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "secagg/packing.h"
-#include "secagg/testing/fake_random_source.h"
-#include "server/core/aggregation.h"
-#include "server/core/testing/fake_store.h"
+#include "server/core/testing/coordinator_fixture.h"
 
 namespace cohort::server {
 namespace {
 
-using test_util::FakeStore;
-
-class RecordingObserver : public CoordinatorObserver {
- public:
-  void OnEvent(const cohort::v1::RoundEvent& event) override { events.push_back(event); }
-  void OnRoundChanged(const std::string& round_id) override { changed.push_back(round_id); }
-  void OnCheckIn(absl::string_view outcome) override { checkins[std::string(outcome)]++; }
-  void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration, int32_t dropped) override {
-    dropouts[phase] += dropped;
-  }
-  void OnRoundEnded(absl::string_view outcome) override { ended.emplace_back(outcome); }
-
-  std::vector<cohort::v1::RoundEvent> events;
-  std::vector<std::string> changed;
-  std::map<std::string, int> checkins;
-  std::map<cohort::v1::RoundPhase, int> dropouts;
-  std::vector<std::string> ended;
-};
-
-cohort::v1::TaskConfig PlainConfig(int target, int min) {
-  cohort::v1::TaskConfig config;
-  config.set_population("pop");
-  auto* t = config.mutable_layout()->add_tensors();
-  t->set_name("w");
-  t->add_shape(4);
-  config.set_target_cohort_size(target);
-  config.set_over_selection_factor(1.0);
-  config.set_min_participants(min);
-  config.mutable_codec()->set_quantization_range(1.0);
-  config.mutable_codec()->set_l2_clip_norm(10.0);
-  config.mutable_codec()->set_bits(8);
-  config.mutable_deadlines()->mutable_masked_input()->set_seconds(60);
-  config.mutable_device_cooldown()->set_seconds(0);
-  return config;
-}
-
-class Fixture {
- public:
-  explicit Fixture(uint64_t seed = 1) : rng_(seed) {
-    CoordinatorOptions options;
-    options.store = &store;
-    options.clock = &clock;
-    options.observer = &observer;
-    options.random = &rng_;
-    options.session_key = std::string(32, 's');
-    options.sampling_seed = 42;
-    auto created = Coordinator::Create(options);
-    REQUIRE(created.ok());
-    coordinator = std::move(*created);
-    REQUIRE(coordinator->Recover().ok());
-  }
-
-  std::string CreateAndStart(const cohort::v1::TaskConfig& config, int rounds = 1) {
-    cohort::v1::CreateTaskRequest create;
-    *create.mutable_config() = config;
-    auto task = coordinator->CreateTask(create);
-    REQUIRE(task.ok());
-    cohort::v1::StartRoundsRequest start;
-    start.set_task_id(task->task_id());
-    start.set_count(rounds);
-    REQUIRE(coordinator->StartRounds(start).ok());
-    return task->task_id();
-  }
-
-  cohort::v1::CheckInResponse CheckIn(int device) {
-    cohort::v1::CheckInRequest request;
-    request.set_population("pop");
-    request.set_device_id(absl::StrCat("unit-test-device-", 1000 + device));
-    request.set_sdk_version("1.0.0");
-    auto response = coordinator->CheckIn(request);
-    REQUIRE(response.ok());
-    return *response;
-  }
-
-  cohort::v1::RoundUpdate Update(const std::string& token) {
-    cohort::v1::WaitForPhaseRequest request;
-    request.set_session_token(token);
-    auto poll = coordinator->PollPhase(request);
-    REQUIRE(poll.ok());
-    REQUIRE(poll->update.has_value());
-    return *poll->update;
-  }
-
-  // Uploads `level` in every coordinate with weight `weight` (the stand-in QUANTIZED encoding).
-  absl::Status Upload(const std::string& token, uint64_t level, uint64_t weight) {
-    const cohort::v1::RoundUpdate update = Update(token);
-    const auto& codec = update.plan().codec();
-    std::vector<uint64_t> input(static_cast<size_t>(codec.vector_length()), level * weight);
-    input.back() = weight;
-    cohort::v1::UploadMaskedInputRequest request;
-    request.set_session_token(token);
-    request.set_chunk_index(0);
-    request.set_data(*secagg::Pack(input, codec.modulus_bits()));
-    return coordinator->UploadMaskedInput(request).status();
-  }
-
-  SimulatedClock clock;
-  FakeStore store;
-  RecordingObserver observer;
-  std::unique_ptr<Coordinator> coordinator;
-
- private:
-  secagg::FakeRandomSource rng_;
-};
+using test_util::CommitFault;
+using test_util::Fixture;
+using test_util::PlainConfig;
 
 TEST_CASE("CreateTask_InvalidConfig_NamesTheField") {
   Fixture f;
@@ -127,6 +24,21 @@ TEST_CASE("CreateTask_InvalidConfig_NamesTheField") {
   auto task = f.coordinator->CreateTask(request);
   CHECK(task.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(task.status().message().find("config.target_cohort_size") == 0);
+}
+
+TEST_CASE("CreateTask_OptimizerThisBuildDoesNotKnow_IsRefusedAndNothingIsStored") {
+  Fixture f;
+  cohort::v1::CreateTaskRequest request;
+  *request.mutable_config() = PlainConfig(2, 2);
+  // A kind from a newer build, as it arrives on the wire (field 1 = 7).
+  REQUIRE(
+      request.mutable_config()->mutable_optimizer()->ParseFromString(std::string("\x08\x07", 2)));
+  auto task = f.coordinator->CreateTask(request);
+  CHECK(task.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(task.status().message().find("config.optimizer.kind 7 is not known") == 0);
+  auto tasks = f.store.ListTasks();
+  REQUIRE(tasks.ok());
+  CHECK(tasks->empty());
 }
 
 TEST_CASE("CheckIn_FillsTheRoundThenAnswersRetryLater") {
@@ -146,34 +58,62 @@ TEST_CASE("CheckIn_FillsTheRoundThenAnswersRetryLater") {
   CHECK(f.observer.checkins["resumed"] == 1);
 }
 
-TEST_CASE("Round_CommitsThroughTheStoreAtomically") {
+TEST_CASE("Round_CommitsTheWeightedAverageThroughOneAtomicStoreCommit") {
   Fixture f;
   const std::string task_id = f.CreateAndStart(PlainConfig(3, 2));
   std::vector<std::string> tokens;
   for (int i = 0; i < 3; ++i) tokens.push_back(f.CheckIn(i).accepted().session_token());
   CHECK(f.Update(tokens[0]).phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT);
-  // Levels 255 (=+1.0) with weights 1, 1, 2 -> average +1.0; range 1, 8 bits.
+  const std::vector<std::string> writes_before = f.store.writes();
+  // Range 1, 8 bits: level l decodes to -1 + l * 2 / 255. Levels 255, 0 and 170 with weights
+  // 1, 1 and 2 average to level (255 + 0 + 2 * 170) / 4 = 148.75, a delta of
+  // -1 + 148.75 * 2 / 255 = 0.16667 (FedAvg, server learning rate 1).
   REQUIRE(f.Upload(tokens[0], 255, 1).ok());
-  REQUIRE(f.Upload(tokens[1], 255, 1).ok());
-  REQUIRE(f.Upload(tokens[2], 255, 2).ok());
-  CHECK(f.store.commits() == 1);
+  REQUIRE(f.Upload(tokens[1], 0, 1).ok());
+  REQUIRE(f.Upload(tokens[2], 170, 2).ok());
+  const double expected_delta = -1.0 + 148.75 * 2.0 / 255.0;
   const cohort::v1::RoundUpdate update = f.Update(tokens[0]);
   CHECK(update.phase() == cohort::v1::ROUND_PHASE_COMMITTED);
   CHECK(update.outcome().new_model_version() == 1);
   CHECK(update.outcome().contributors() == 3);
+
+  // The model, the round's final summary and the task reached the store in one CommitRound:
+  // no task update came between the uploads and it (the one after it records the task going
+  // IDLE), and no separate round write ever said COMMITTED.
+  std::vector<std::string> writes = f.store.writes();
+  writes.erase(writes.begin(), writes.begin() + static_cast<std::ptrdiff_t>(writes_before.size()));
+  CHECK(std::count(writes.begin(), writes.end(), "CommitRound") == 1);
+  const auto commit = std::find(writes.begin(), writes.end(), "CommitRound");
+  CHECK(std::count(writes.begin(), commit, "UpdateTask") == 0);
+  for (cohort::v1::RoundPhase phase : f.store.put_round_phases()) {
+    CHECK(phase != cohort::v1::ROUND_PHASE_COMMITTED);
+  }
+  auto v0 = f.store.GetModel(task_id, 0);
+  auto v1 = f.store.GetModel(task_id, 1);
+  REQUIRE(v0.ok());
+  REQUIRE(v1.ok());
+  const std::vector<float> before = test_util::FloatsOf(*v0);
+  const std::vector<float> after = test_util::FloatsOf(*v1);
+  REQUIRE(after.size() == 4);
+  for (size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i] == Approx(before[i] + expected_delta).margin(1e-6));
+  }
+  auto rounds = f.store.ListRounds(task_id, 0, 10);
+  REQUIRE(rounds.ok());
+  REQUIRE(rounds->size() == 1);
+  CHECK(rounds->front().phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+  CHECK(rounds->front().new_model_version() == 1);
+  CHECK(rounds->front().contributors() == 3);
+  auto stored = f.store.GetTask(task_id);
+  REQUIRE(stored.ok());
+  CHECK(stored->latest_model_version() == 1);
+  CHECK(stored->rounds_committed() == 1);
+  CHECK(stored->state() == cohort::v1::TASK_STATE_IDLE);
   auto task = f.coordinator->GetTask(task_id);
   REQUIRE(task.ok());
   CHECK(task->latest_model_version() == 1);
   CHECK(task->rounds_committed() == 1);
   CHECK(task->state() == cohort::v1::TASK_STATE_IDLE);
-  auto stored = f.store.GetTask(task_id);
-  CHECK(stored->latest_model_version() == 1);
-  auto v0 = f.store.GetModel(task_id, 0);
-  auto v1 = f.coordinator->GetModel(task_id, 1);
-  REQUIRE(v0.ok());
-  REQUIRE(v1.ok());
-  CHECK(v1->version() == 1);
-  CHECK(v1->parameters() != v0->parameters());
   CHECK(f.store.participation().size() == 3);
   CHECK(f.observer.ended == std::vector<std::string>{"committed"});
 }
@@ -194,7 +134,7 @@ TEST_CASE("AdvanceTo_DeadlineDropsSilentDevicesAndTooFewFailTheRound") {
   CHECK(update.phase() == cohort::v1::ROUND_PHASE_FAILED);
   CHECK(update.participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED);
   CHECK(update.outcome().failure_reason().find("only 2 devices uploaded") != std::string::npos);
-  CHECK(f.store.commits() == 0);
+  CHECK(f.store.landed_commits() == 0);
   auto task = f.coordinator->GetTask(task_id);
   CHECK(task->latest_model_version() == 0);
   CHECK(task->rounds_failed() == 1);
@@ -209,10 +149,10 @@ TEST_CASE("AdvanceTo_DeadlineDropsSilentDevicesAndTooFewFailTheRound") {
         absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_CASE("CommitFailure_FailsTheRoundAndKeepsTheModel") {
+TEST_CASE("CommitFailure_FailsTheRoundAndLeavesTheStoreAsItWas") {
   Fixture f;
   const std::string task_id = f.CreateAndStart(PlainConfig(2, 2));
-  f.store.FailCommits(absl::UnavailableError("database down"));
+  f.store.SetCommitFault(CommitFault::kRefused, absl::UnavailableError("database down"));
   std::vector<std::string> tokens;
   for (int i = 0; i < 2; ++i) tokens.push_back(f.CheckIn(i).accepted().session_token());
   REQUIRE(f.Upload(tokens[0], 10, 1).ok());
@@ -221,6 +161,16 @@ TEST_CASE("CommitFailure_FailsTheRoundAndKeepsTheModel") {
   CHECK(update.phase() == cohort::v1::ROUND_PHASE_FAILED);
   CHECK(update.outcome().failure_reason().find("database down") != std::string::npos);
   CHECK(f.coordinator->GetTask(task_id)->latest_model_version() == 0);
+  CHECK(f.coordinator->GetTask(task_id)->rounds_failed() == 1);
+  // None of the three parts of the commit is in the store.
+  CHECK(f.store.GetModel(task_id, 1).status().code() == absl::StatusCode::kNotFound);
+  CHECK(f.store.GetLatestModel(task_id)->version() == 0);
+  CHECK(f.store.GetTask(task_id)->rounds_committed() == 0);
+  CHECK(f.store.GetTask(task_id)->latest_model_version() == 0);
+  auto rounds = f.store.ListRounds(task_id, 0, 10);
+  REQUIRE(rounds.ok());
+  REQUIRE(rounds->size() == 1);
+  CHECK(rounds->front().phase() == cohort::v1::ROUND_PHASE_FAILED);
 }
 
 TEST_CASE("Tokens_AreCheckedOnEveryCall") {
@@ -284,7 +234,7 @@ TEST_CASE("PollPhase_ParksUntilThePhaseChanges") {
 
 TEST_CASE("Recover_FailsRoundsLeftInFlightAndReloadsTasks") {
   SimulatedClock clock;
-  FakeStore store;
+  test_util::FaultInjectingStore store;
   std::string task_id;
   {
     CoordinatorOptions options;
@@ -321,7 +271,7 @@ TEST_CASE("Recover_FailsRoundsLeftInFlightAndReloadsTasks") {
 TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskAndNeverOpensItsRounds") {
   // A task an earlier build accepted with the threat model this build refuses.
   SimulatedClock clock;
-  FakeStore store;
+  test_util::FaultInjectingStore store;
   cohort::v1::TaskConfig config = PlainConfig(3, 3);
   config.mutable_codec()->clear_quantization_range();
   config.mutable_secagg()->set_enabled(true);

@@ -192,6 +192,7 @@ class Harness {
   }
 
   std::map<int, std::vector<uint64_t>>& inputs() { return inputs_; }
+  secagg::SecAggClient& client(int i) { return *clients_.at(i); }
 
  private:
   secagg::FakeRandomSource rng_;
@@ -330,20 +331,76 @@ TEST_CASE("Round_WrongVectorLength_DropsTheSenderAndTheRoundGoesOn") {
   CHECK(SumOf(h.round()) == h.ExpectedSum());
 }
 
+// The unmasking answer device `i` gives now.
+cohort::v1::SubmitUnmaskingRequest UnmaskingAnswer(Harness& h, int i) {
+  const cohort::v1::RoundUpdate update = h.round().UpdateFor(i);
+  std::vector<int32_t> surviving(update.unmasking().surviving_neighbours().begin(),
+                                 update.unmasking().surviving_neighbours().end());
+  std::vector<int32_t> dropped(update.unmasking().dropped_neighbours().begin(),
+                               update.unmasking().dropped_neighbours().end());
+  auto shares = h.client(i).Unmask(surviving, dropped);
+  REQUIRE(shares.ok());
+  cohort::v1::SubmitUnmaskingRequest req;
+  for (const auto& s : *shares) {
+    auto* e = req.add_shares();
+    e->set_neighbour_index(s.neighbour_index);
+    if (s.kind == secagg::ShareKind::kSelfMaskSeed) {
+      e->set_self_mask_seed_share(s.share);
+    } else {
+      e->set_mask_key_share(s.share);
+    }
+  }
+  return req;
+}
+
 TEST_CASE("Round_IdenticalRetries_AreAcceptedDifferentOnesRefused") {
-  Harness h(false, 3, 2);
-  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT);
+  Harness h(true, 5, 4);
+  h.AdvertiseAll();
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_SHARE_KEYS);
+  // Device 1's accepted keys, as its neighbours see them.
+  cohort::v1::AdvertiseKeysRequest keys;
+  for (int i = 2; i <= h.n() && keys.cipher_public_key().empty(); ++i) {
+    const cohort::v1::RoundUpdate update = h.round().UpdateFor(i);
+    for (const auto& n : update.neighbour_keys().neighbours()) {
+      if (n.participant_index() != 1) continue;
+      keys.set_cipher_public_key(n.cipher_public_key());
+      keys.set_mask_public_key(n.mask_public_key());
+    }
+  }
+  REQUIRE_FALSE(keys.cipher_public_key().empty());
+  CHECK(h.round().AdvertiseKeys(1, keys, h.now()).ok());
+  cohort::v1::AdvertiseKeysRequest other = keys;
+  other.set_mask_public_key(keys.cipher_public_key());
+  other.set_cipher_public_key(keys.mask_public_key());
+  absl::Status refused = h.round().AdvertiseKeys(1, other, h.now());
+  CHECK(refused.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(refused.message().find("already advertised different keys") != std::string::npos);
+
+  h.ShareAll();
+  h.UploadAll();
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_UNMASKING);
+  // A repeated upload after completion is acknowledged and not added again, whatever it holds.
   const cohort::v1::CodecParams codec = h.round().UpdateFor(1).plan().codec();
-  std::vector<uint64_t> input(static_cast<size_t>(codec.vector_length()), 1);
-  cohort::v1::UploadMaskedInputRequest req;
-  req.set_chunk_index(0);
-  req.set_data(*secagg::Pack(input, codec.modulus_bits()));
-  REQUIRE(h.round().UploadMaskedInput(1, req, h.now()).ok());
-  auto again = h.round().UploadMaskedInput(1, req, h.now());
+  cohort::v1::UploadMaskedInputRequest upload;
+  upload.set_chunk_index(0);
+  upload.set_data(*secagg::Pack(
+      std::vector<uint64_t>(static_cast<size_t>(codec.vector_length()), 1), codec.modulus_bits()));
+  auto again = h.round().UploadMaskedInput(1, upload, h.now());
   REQUIRE(again.ok());
   CHECK(again->complete());
-  std::vector<uint64_t> sum = SumOf(h.round());
-  CHECK(sum[0] == 1);  // counted once
+
+  h.UnmaskAll({1});
+  const cohort::v1::SubmitUnmaskingRequest answer = UnmaskingAnswer(h, 1);
+  REQUIRE(h.round().SubmitUnmasking(1, answer, h.now()).ok());
+  REQUIRE(h.round().ready_to_commit());
+  CHECK(h.round().SubmitUnmasking(1, answer, h.now()).ok());
+  cohort::v1::SubmitUnmaskingRequest fewer = answer;
+  fewer.mutable_shares()->RemoveLast();
+  refused = h.round().SubmitUnmasking(1, fewer, h.now());
+  CHECK(refused.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(refused.message().find("already answered with different shares") != std::string::npos);
+  // Each input is in the sum once: the retries changed nothing.
+  CHECK(SumOf(h.round()) == h.ExpectedSum());
 }
 
 TEST_CASE("Round_PlainRound_SkipsKeyPhasesAndSums") {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "codec/server_optimizer.h"
 #include "google/protobuf/duration.pb.h"
 #include "model/graph.h"
 #include "secagg/parameter_finder.h"
@@ -298,22 +299,13 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
     return Invalid("codec.max_example_weight", "in [1, 1048576]",
                    absl::StrCat(codec->max_example_weight()));
   }
-  // Optimizer.
-  auto* optimizer = config.mutable_optimizer();
-  if (optimizer->kind() == cohort::v1::ServerOptimizerConfig::KIND_UNSPECIFIED) {
-    optimizer->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDAVG);
+  // Optimizer: the codec owns its rules and defaults; its messages name "optimizer.<field>".
+  absl::StatusOr<cohort::v1::ServerOptimizerConfig> optimizer =
+      codec::ValidateServerOptimizerConfig(config.optimizer());
+  if (!optimizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config.", optimizer.status().message()));
   }
-  if (optimizer->learning_rate() == 0) optimizer->set_learning_rate(1.0);
-  if (!(optimizer->learning_rate() > 0) || !std::isfinite(optimizer->learning_rate())) {
-    return Invalid("optimizer.learning_rate", "> 0", absl::StrCat(optimizer->learning_rate()));
-  }
-  if (optimizer->kind() == cohort::v1::ServerOptimizerConfig::KIND_FEDAVGM &&
-      optimizer->momentum() == 0) {
-    optimizer->set_momentum(0.9);
-  }
-  if (!(optimizer->momentum() >= 0 && optimizer->momentum() < 1)) {
-    return Invalid("optimizer.momentum", "in [0, 1)", absl::StrCat(optimizer->momentum()));
-  }
+  *config.mutable_optimizer() = *std::move(optimizer);
   // Cool-down.
   if (!config.has_device_cooldown()) {
     SetDuration(config.mutable_device_cooldown(), absl::Hours(1));

@@ -12,7 +12,9 @@
 //   0.05; codec encoding QUANTIZED, l2_clip_norm 1.0 when
 //   neither it nor quantization_range is set, bits 8, max_example_weight 1000; secagg
 //   expected_dropout_rate 0.1, corrupted_fraction 0.05, threat model HONEST_BUT_CURIOUS,
-//   security_bits 40, correctness_bits 20; optimizer FEDAVG, learning_rate 1.0, momentum 0.9;
+//   security_bits 40, correctness_bits 20; optimizer FEDAVG, learning_rate 1.0 (0.01 for the
+//   adaptive kinds), momentum 0.9 (FEDAVGM), beta1 0.9, beta2 0.99, tau 1e-3 (adaptive kinds:
+//   codec::ValidateServerOptimizerConfig, which also refuses a kind this build does not know);
 //   device_cooldown 1 h when unset (an explicit 0 s turns it off); initial model Glorot-uniform
 //   from seed 1 when unset.
 //

@@ -82,6 +82,44 @@ TEST_CASE("ValidateTaskConfig_NamesTheBadField") {
   CHECK(ErrorOf(config).find("config.eligibility.min_battery_percent") == 0);
 }
 
+TEST_CASE("ValidateTaskConfig_AdaptiveOptimizersGetThePapersDefaults") {
+  TaskConfig config = Minimal();
+  config.mutable_optimizer()->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDYOGI);
+  auto valid = ValidateTaskConfig(config);
+  REQUIRE(valid.ok());
+  CHECK(valid->optimizer().learning_rate() == 0.01);
+  CHECK(valid->optimizer().beta1() == 0.9);
+  CHECK(valid->optimizer().beta2() == 0.99);
+  CHECK(valid->optimizer().tau() == 1e-3);
+  CHECK(valid->optimizer().momentum() == 0);
+}
+
+TEST_CASE("ValidateTaskConfig_OptimizerErrorsNameTheField") {
+  TaskConfig config = Minimal();
+  config.mutable_optimizer()->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDADAM);
+  config.mutable_optimizer()->set_beta2(1.5);
+  CHECK(ErrorOf(config) == "config.optimizer.beta2 must be in [0, 1), got 1.5");
+
+  config = Minimal();
+  config.mutable_optimizer()->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDADAGRAD);
+  config.mutable_optimizer()->set_tau(-1);
+  CHECK(ErrorOf(config).find("config.optimizer.tau") == 0);
+
+  config = Minimal();
+  config.mutable_optimizer()->set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDAVG);
+  config.mutable_optimizer()->set_beta1(0.9);
+  CHECK(ErrorOf(config).find("config.optimizer.beta1 must be unset for KIND_FEDAVG") == 0);
+
+  config = Minimal();
+  config.mutable_optimizer()->set_learning_rate(-0.1);
+  CHECK(ErrorOf(config).find("config.optimizer.learning_rate") == 0);
+
+  // A kind from a newer build, as it arrives on the wire.
+  config = Minimal();
+  REQUIRE(config.mutable_optimizer()->ParseFromString(std::string("\x08\x07", 2)));
+  CHECK(ErrorOf(config).find("config.optimizer.kind 7 is not known to this build") == 0);
+}
+
 TEST_CASE("ValidateTaskConfig_SecureAggregationNeedsQuantizedAndThreeDevices") {
   TaskConfig config = Minimal();
   config.mutable_secagg()->set_enabled(true);

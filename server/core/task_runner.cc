@@ -46,12 +46,29 @@ bool IsLegalTaskTransition(TaskState from, TaskState to) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
-    cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number, Store* store,
+    cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number,
+    std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Store* store,
     CoordinatorObserver* observer, secagg::RandomSource* random) {
   const int64_t num_parameters = static_cast<int64_t>(latest_model.parameters().size() / 4);
   absl::StatusOr<std::unique_ptr<codec::ServerOptimizer>> optimizer =
       codec::CreateServerOptimizer(task.config().optimizer(), num_parameters);
   if (!optimizer.ok()) return optimizer.status();
+  codec::OptimizerState state = (*optimizer)->InitialState();
+  if (optimizer_state.has_value()) {
+    absl::StatusOr<codec::OptimizerState> stored =
+        codec::StateFromProto(**optimizer, *optimizer_state);
+    if (!stored.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.task_id(), " model version ",
+                                                     latest_model.version(), ": ",
+                                                     stored.status().message()));
+    }
+    state = *std::move(stored);
+  } else if (latest_model.version() > 0 && !state.first.empty()) {
+    COHORT_LOG_WARN(
+        "no optimizer state stored with the latest model; the optimizer starts "
+        "afresh task={} model={}",
+        task.task_id(), latest_model.version());
+  }
   if (task.state() == cohort::v1::TASK_STATE_UNSPECIFIED) {
     task.set_state(cohort::v1::TASK_STATE_IDLE);
   }
@@ -62,13 +79,14 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   }
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
-      last_round_number, store, observer, random, std::move(*optimizer)));
+      last_round_number, store, observer, random, std::move(*optimizer), std::move(state)));
 }
 
 TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
                        int64_t last_round_number, Store* store, CoordinatorObserver* observer,
                        secagg::RandomSource* random,
-                       std::unique_ptr<codec::ServerOptimizer> optimizer)
+                       std::unique_ptr<codec::ServerOptimizer> optimizer,
+                       codec::OptimizerState optimizer_state)
     : task_(std::move(task)),
       model_(std::move(model)),
       last_round_number_(last_round_number),
@@ -76,6 +94,7 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       observer_(observer),
       random_(random),
       optimizer_(std::move(optimizer)),
+      optimizer_state_(std::move(optimizer_state)),
       publisher_(task_.task_id(),
                  task_.config().inference().max_download_starts_per_second() > 0
                      ? task_.config().inference().max_download_starts_per_second()
@@ -86,7 +105,21 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
 }
 
 void TaskRunner::ReportPrivacy() {
-  if (observer_ == nullptr }
+  if (observer_ == nullptr || !DpEnabled(config())) return;
+  observer_->OnPrivacySpent(task_id(), task_.privacy().epsilon_spent(),
+                            task_.privacy().epsilon_budget());
+}
+
+cohort::v1::RoundPrivacy TaskRunner::ChargeCurrentRound(const AggregateResult* result,
+                                                        cohort::v1::Task* task) {
+  const cohort::v1::RoundPrivacy charged =
+      ChargeRound(config(), current_->codec().dp(), result, task->mutable_privacy());
+  current_->RecordPrivacy(charged);
+  COHORT_LOG_INFO("privacy charged task={} round={} round_epsilon={} epsilon_spent={} budget={}",
+                  task_id(), current_->round_number(), charged.round_epsilon(),
+                  charged.epsilon_spent(), task->privacy().epsilon_budget());
+  return charged;
+}
 
 absl::Status TaskRunner::CheckServed() const {
   if (refusal_.ok() && task_.privacy().exhausted()) {
@@ -122,27 +155,32 @@ void TaskRunner::Persist() {
 }
 
 bool TaskRunner::CatchUpWithStore() {
-  if (uncertain_commit_round_ != 0) {
+  if (uncertain_commit_.has_value()) {
     absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
     if (!latest.ok()) return false;
     if (latest->version() > model_->version()) {
       absl::StatusOr<cohort::v1::Task> stored = store_->GetTask(task_id());
       if (!stored.ok()) return false;
+      const int64_t round = uncertain_commit_->summary.round_number();
       COHORT_LOG_WARN("round committed although its commit reported an error task={} round={} "
                       "model={}",
-                      task_id(), uncertain_commit_round_, latest->version());
-      std::erase_if(unsaved_rounds_, [&](const cohort::v1::RoundSummary& r) {
-        return r.round_number() == uncertain_commit_round_;
-      });
+                      task_id(), round, latest->version());
+      // The round's record says FAILED (or is waiting to): put back what the commit wrote.
+      std::erase_if(unsaved_rounds_,
+                    [&](const cohort::v1::RoundSummary& r) { return r.round_number() == round; });
+      unsaved_rounds_.push_back(uncertain_commit_->summary);
       task_.set_latest_model_version(latest->version());
       task_.set_rounds_committed(stored->rounds_committed());
       task_.set_rounds_failed(std::max<int64_t>(0, task_.rounds_failed() - 1));
       // The stored task carries that commit's privacy charge; the local one charged it too.
       if (stored->has_privacy()) *task_.mutable_privacy() = stored->privacy();
       model_ = std::make_shared<const cohort::v1::Model>(*std::move(latest));
+      // The state that commit wrote with the version, which is now the latest.
+      optimizer_state_ = std::move(uncertain_commit_->optimizer_state);
+      publisher_.Publish(model_);
       task_unsaved_ = true;
     }
-    uncertain_commit_round_ = 0;
+    uncertain_commit_.reset();
   }
   while (!unsaved_rounds_.empty()) {
     if (!store_->PutRound(unsaved_rounds_.front()).ok()) return false;
@@ -335,21 +373,26 @@ void TaskRunner::Commit(absl::Time now) {
   }
   if (current_->evaluation_only()) return CommitEvaluation(now);
   absl::StatusOr<AggregateResult> result = current_->Aggregate();
-  absl::StatusOr<cohort::v1::Model> next = result.ok()
-                                               ? optimizer_->Apply(*model_, result->average_delta)
-                                               : absl::StatusOr<cohort::v1::Model>(result.status());
+  absl::StatusOr<codec::OptimizerStep> step =
+      result.ok() ? optimizer_->Apply(*model_, result->average_delta, optimizer_state_)
+                  : absl::StatusOr<codec::OptimizerStep>(result.status());
   const bool dp = current_->codec().has_dp();
-  if (!next.ok()) {
+  if (!step.ok()) {
     // The server has decoded the noisy sum (or tried to): a DP round is spent all the same.
     if (dp) {
       ChargeCurrentRound(result.ok() ? &*result : nullptr, &task_);
       ReportPrivacy();
     }
-    current_->Fail(absl::StrCat("aggregation failed: ", next.status().message()), now);
+    current_->Fail(absl::StrCat("aggregation failed: ", step.status().message()), now);
     return;
   }
+  cohort::v1::Model* next = &step->model;
   // The optimizers work on the flat parameters; the version keeps its base's layer graph.
   if (model_->has_graph()) *next->mutable_graph() = model_->graph();
+  next->set_optimizer_kind(optimizer_->kind());
+  next->set_optimizer_state_version(step->state.steps);
+  const cohort::v1::ServerOptimizerState state =
+      codec::StateToProto(optimizer_->kind(), step->state);
   cohort::v1::Task task = task_;
   cohort::v1::RoundPrivacy charged;
   if (dp) charged = ChargeCurrentRound(&*result, &task);
@@ -362,20 +405,32 @@ void TaskRunner::Commit(absl::Time now) {
   summary.set_phase(cohort::v1::ROUND_PHASE_COMMITTED);
   summary.set_new_model_version(next->version());
   ToProto(now, summary.mutable_ended_at());
-  if (absl::Status s = store_->CommitRound(summary, *next, task); !s.ok()) {
-    uncertain_commit_round_ = current_->round_number();
-    // Whether or not the commit landed, the noisy sum was seen: keep the charge (EndRound
-    // persists the task; if the commit did land, CatchUpWithStore takes the stored charge).
-    if (dp) {
-      *task_.mutable_privacy() = task.privacy();
-      ReportPrivacy();
+  if (absl::Status s = store_->CommitRound(summary, *next, task, state); !s.ok()) {
+    // The transaction may have committed with only its acknowledgement lost: ask the store.
+    absl::StatusOr<cohort::v1::Model> latest = store_->GetLatestModel(task_id());
+    if (!latest.ok()) {
+      // Checked again before the next round opens.
+      uncertain_commit_ = UncertainCommit{summary, step->state};
+    } else if (latest->version() == next->version()) {
+      COHORT_LOG_WARN("commit reported an error but landed task={} round={} model={} error={}",
+                      task_id(), current_->round_number(), next->version(), s.ToString());
+      s = absl::OkStatus();
     }
-    current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
-    return;
+    if (!s.ok()) {
+      // Whether or not the commit landed, the noisy sum was seen: keep the charge (EndRound
+      // persists the task; if the commit did land, CatchUpWithStore takes the stored charge).
+      if (dp) {
+        *task_.mutable_privacy() = task.privacy();
+        ReportPrivacy();
+      }
+      current_->Fail(absl::StrCat("commit failed: ", s.message()), now);
+      return;
+    }
   }
   task_ = std::move(task);
   if (dp) ReportPrivacy();
   model_ = std::make_shared<const cohort::v1::Model>(std::move(*next));
+  optimizer_state_ = std::move(step->state);
   current_->MarkCommitted(model_->version(), now);
   publisher_.Publish(model_);
   COHORT_LOG_INFO("round committed task={} round={} contributors={} total_weight={} model={}",

@@ -4,6 +4,9 @@
 // Runs the rounds of one task: opens a round while rounds are requested (a count, or without end
 // when continuous) and the task is not paused, drives it with the clock's time, commits it
 // atomically through Store::CommitRound, or records it as failed with the model unchanged.
+// The server optimizer's state (FedAvgM's velocity, the adaptive kinds' moments) is committed
+// with each model version and adopted only once the commit landed; a runner created for a
+// stored task resumes from the state stored with its latest model.
 //
 // Task lifecycle (SetState lists the legal transitions):
 //   IDLE    -> RUNNING (StartRounds)
@@ -26,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,12 +51,13 @@ namespace cohort::server {
 
 class TaskRunner {
  public:
-  // `task` and `latest_model` as stored; `last_round_number` the highest stored round number.
-  static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(cohort::v1::Task task,
-                                                            cohort::v1::Model latest_model,
-                                                            int64_t last_round_number, Store* store,
-                                                            CoordinatorObserver* observer,
-                                                            secagg::RandomSource* random);
+  // `task` and `latest_model` as stored; `last_round_number` the highest stored round number;
+  // `optimizer_state` the state stored with `latest_model` (nullopt: none, start afresh).
+  // INVALID_ARGUMENT for an optimizer config or a stored state this build cannot use.
+  static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(
+      cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number,
+      std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Store* store,
+      CoordinatorObserver* observer, secagg::RandomSource* random);
 
   const std::string& task_id() const { return task_.task_id(); }
   const cohort::v1::TaskConfig& config() const { return task_.config(); }
@@ -85,7 +90,8 @@ class TaskRunner {
  private:
   TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
              int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-             secagg::RandomSource* random, std::unique_ptr<codec::ServerOptimizer> optimizer);
+             secagg::RandomSource* random, std::unique_ptr<codec::ServerOptimizer> optimizer,
+             codec::OptimizerState optimizer_state);
   void SetState(cohort::v1::TaskState next, absl::Time now);
   void MaybeOpenRound(absl::Time now);
   void Commit(absl::Time now);
@@ -114,16 +120,23 @@ class TaskRunner {
   Store* store_;
   CoordinatorObserver* observer_;
   secagg::RandomSource* random_;
-  std::unique_ptr<codec::ServerOptimizer> optimizer_;  // keeps FedAvgM momentum across rounds
+  std::unique_ptr<codec::ServerOptimizer> optimizer_;
+  // The state after the step that made model_ (what the store holds with model_'s version).
+  codec::OptimizerState optimizer_state_;
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
   ArrivalRate arrivals_;
   InferencePublisher publisher_;
   std::deque<cohort::v1::RoundSummary> unsaved_rounds_;
   bool task_unsaved_ = false;
-  // The round whose CommitRound failed (0: none): the commit may have landed with its
-  // acknowledgement lost, so the store's latest model is checked before the next round.
-  int64_t uncertain_commit_round_ = 0;
+  // A round whose CommitRound failed and whose outcome the store could not tell at once: the
+  // commit may have landed with its acknowledgement lost, so the store's latest model is checked
+  // before the next round opens. Its committed summary and the optimizer state it wrote.
+  struct UncertainCommit {
+    cohort::v1::RoundSummary summary;
+    codec::OptimizerState optimizer_state;
+  };
+  std::optional<UncertainCommit> uncertain_commit_;
   // Why this build refuses to run the task's configuration (OK: it runs).
   absl::Status refusal_;
 };

@@ -51,7 +51,12 @@ class ListWriter : public grpc::ServerWriteReactor<Message> {
 // One WatchEvents stream. Owned by gRPC; deletes itself in OnDone after leaving the hub.
 class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
  public:
-  EventWatcher(EventHub* hub, std::string task_id) : hub_(hub), task_id_(std::move(task_id)) {}
+  EventWatcher(EventHub* hub, std::string task_id) : hub_(hub), task_id_(std::move(task_id)) {
+    // gRPC starts this operation once the reactor is bound to the call, which is after
+    // WatchEvents has added the watcher to the hub: a client holding the stream's initial
+    // metadata therefore knows that every later event reaches it.
+    StartSendInitialMetadata();
+  }
 
   const std::string& task_id() const { return task_id_; }
 
@@ -289,6 +294,10 @@ grpc::ServerWriteReactor<cohort::v1::ModelPart>* AdminServiceImpl::DownloadModel
       if (model->has_graph()) *part.mutable_graph() = model->graph();
       part.set_total_size(static_cast<int64_t>(bytes.size()));
       part.set_sha256(model->sha256());
+      // Model stores the kind as a plain int (model.proto cannot import admin.proto).
+      part.set_optimizer_kind(
+          static_cast<cohort::v1::ServerOptimizerConfig::Kind>(model->optimizer_kind()));
+      part.set_optimizer_state_version(model->optimizer_state_version());
     }
     part.set_offset(static_cast<int64_t>(offset));
     const size_t len = std::min(kModelPartBytes, bytes.size() - offset);

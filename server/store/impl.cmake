@@ -36,3 +36,12 @@ cohort_cc_library(
   SRCS open_store.cc
   DEPS cohort::store_interface absl::status absl::statusor absl::strings
   PRIVATE_DEPS cohort::in_memory_store cohort::postgres_store)
+
+# For tests: a Store decorator over InMemoryStore (or any store) that injects the faults a
+# database gives, including a commit that lands with its acknowledgement lost.
+cohort_cc_library(
+  NAME store_testing
+  HDRS testing/fault_injecting_store.h
+  SRCS testing/fault_injecting_store.cc
+  DEPS cohort::store_interface cohort::in_memory_store absl::status absl::statusor
+       absl::synchronization)

@@ -1,5 +1,7 @@
 #include "server/store/in_memory_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace cohort::server {
@@ -114,7 +116,8 @@ absl::Status InMemoryStore::PutRound(const RoundSummary& round) {
 }
 
 absl::Status InMemoryStore::CommitRound(const RoundSummary& round, const Model& new_model,
-                                        const Task& task) {
+                                        const Task& task,
+                                        const cohort::v1::ServerOptimizerState& optimizer_state) {
   if (round.task_id() != task.task_id()) {
     return absl::InvalidArgumentError(absl::StrCat("round of task '", round.task_id(),
                                                    "' committed with task '", task.task_id(), "'"));
@@ -129,9 +132,23 @@ absl::Status InMemoryStore::CommitRound(const RoundSummary& round, const Model& 
   }
   if (absl::Status s = CheckPrivacy(&(*state)->task, task); !s.ok()) return s;
   (*state)->models[new_model.version()] = new_model;
+  (*state)->optimizer_states[new_model.version()] = optimizer_state;
   (*state)->rounds[round.round_number()] = round;
   (*state)->task = task;
   return absl::OkStatus();
+}
+
+absl::StatusOr<cohort::v1::ServerOptimizerState> InMemoryStore::GetOptimizerState(
+    const std::string& task_id, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<TaskState*> state = Find(task_id);
+  if (!state.ok()) return state.status();
+  auto it = (*state)->optimizer_states.find(version);
+  if (it == (*state)->optimizer_states.end()) {
+    return absl::NotFoundError(absl::StrCat("no optimizer state is stored with model version ",
+                                            version, " of task '", task_id, "'"));
+  }
+  return it->second;
 }
 
 absl::StatusOr<std::vector<RoundSummary>> InMemoryStore::ListRounds(const std::string& task_id,
@@ -163,6 +180,11 @@ absl::StatusOr<int> InMemoryStore::FailUnfinishedRounds(const std::string& reaso
       round.set_phase(cohort::v1::ROUND_PHASE_FAILED);
       round.set_failure_reason(reason);
       ++failed;
+      Task& task = state.task;
+      task.set_rounds_failed(task.rounds_failed() + 1);
+      if (!task.continuous()) {
+        task.set_rounds_remaining(std::max<int64_t>(0, task.rounds_remaining() - 1));
+      }
     }
   }
   return failed;

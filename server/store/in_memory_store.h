@@ -42,8 +42,10 @@ class InMemoryStore : public Store {
   absl::StatusOr<cohort::v1::Model> GetLatestModel(const std::string& task_id) override;
   absl::Status PutRound(const cohort::v1::RoundSummary& round) override;
   absl::Status CommitRound(const cohort::v1::RoundSummary& round,
-                           const cohort::v1::Model& new_model,
-                           const cohort::v1::Task& task) override;
+                           const cohort::v1::Model& new_model, const cohort::v1::Task& task,
+                           const cohort::v1::ServerOptimizerState& optimizer_state) override;
+  absl::StatusOr<cohort::v1::ServerOptimizerState> GetOptimizerState(const std::string& task_id,
+                                                                     int64_t version) override;
   absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(const std::string& task_id,
                                                                    int64_t before_round,
                                                                    int32_t limit) override;
@@ -62,6 +64,7 @@ class InMemoryStore : public Store {
   struct TaskState {
     cohort::v1::Task task;
     std::map<int64_t, cohort::v1::Model> models;
+    std::map<int64_t, cohort::v1::ServerOptimizerState> optimizer_states;
     std::map<int64_t, cohort::v1::RoundSummary> rounds;
     // Latest selected_at per device pseudonym.
     std::map<std::string, absl::Time> last_selected;

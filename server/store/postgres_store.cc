@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -26,12 +28,15 @@ enum Statement : int {
   kInsertTask,
   kUpdateTask,
   kGetTask,
+  kLockTask,
   kListTasks,
   kTaskExists,
   kInsertModel,
   kInsertBlob,
   kGetModel,
   kGetLatestModel,
+  kInsertOptimizerState,
+  kGetOptimizerState,
   kUpsertRound,
   kInsertPrivacyLedger,
   kListRounds,
@@ -65,6 +70,7 @@ const std::vector<StatementDef>& Statements() {
        " WHERE task_id = $1",
        {kText, kText, kText, kInt8, kInt8, kInt8, kFloat8, kFloat8, kInt8, kBytea}},
       {"cohort_get_task", "SELECT task FROM tasks WHERE task_id = $1", {kText}},
+      {"cohort_lock_task", "SELECT task FROM tasks WHERE task_id = $1 FOR UPDATE", {kText}},
       {"cohort_list_tasks", "SELECT task FROM tasks ORDER BY task_id", {}},
       {"cohort_task_exists", "SELECT 1 FROM tasks WHERE task_id = $1", {kText}},
       {"cohort_insert_model",
@@ -82,6 +88,13 @@ const std::vector<StatementDef>& Statements() {
        "SELECT m.model, b.parameters FROM model_versions m JOIN model_blobs b"
        " USING (task_id, version) WHERE m.task_id = $1 ORDER BY m.version DESC LIMIT 1",
        {kText}},
+      {"cohort_insert_optimizer_state",
+       "INSERT INTO optimizer_states (task_id, version, kind, steps, state)"
+       " VALUES ($1, $2, $3, $4, $5)",
+       {kText, kInt8, kText, kInt8, kBytea}},
+      {"cohort_get_optimizer_state",
+       "SELECT state FROM optimizer_states WHERE task_id = $1 AND version = $2",
+       {kText, kInt8}},
       {"cohort_upsert_round",
        "INSERT INTO rounds (task_id, round_number, round_id, phase, failure_reason,"
        " base_model_version, new_model_version, selected, contributors, dropouts,"
@@ -528,13 +541,15 @@ absl::Status PostgresStore::PutRound(const RoundSummary& round) {
 }
 
 absl::Status PostgresStore::CommitRound(const RoundSummary& round, const Model& new_model,
-                                        const Task& task) {
+                                        const Task& task,
+                                        const cohort::v1::ServerOptimizerState& optimizer_state) {
   if (round.task_id() != task.task_id()) {
     return absl::InvalidArgumentError(absl::StrCat("round of task '", round.task_id(),
                                                    "' committed with task '", task.task_id(), "'"));
   }
   COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
   const std::string serialized = task.SerializeAsString();
+  const std::string state = optimizer_state.SerializeAsString();
   return InTransaction(conn, "CommitRound", target_, [&]() -> absl::Status {
     // The task row first: its lock orders concurrent commits of one task, so the second sees
     // the first's model version and is refused.
@@ -544,8 +559,33 @@ absl::Status PostgresStore::CommitRound(const RoundSummary& round, const Model& 
                             Run(conn, kUpdateTask, params, "CommitRound", target_));
     if (AffectedRows(updated.get()) == 0) return TaskNotFound(task.task_id());
     COHORT_RETURN_IF_ERROR(InsertModel(conn, task.task_id(), new_model, "CommitRound", target_));
+    COHORT_RETURN_IF_ERROR(
+        Run(conn, kInsertOptimizerState,
+            pg::Params()
+                .Text(task.task_id())
+                .Int64(new_model.version())
+                .Text(cohort::v1::ServerOptimizerConfig::Kind_Name(optimizer_state.kind()))
+                .Int64(optimizer_state.steps())
+                .Bytes(state),
+            "CommitRound", target_)
+            .status());
     return UpsertRound(conn, round, "CommitRound", target_);
   });
+}
+
+absl::StatusOr<cohort::v1::ServerOptimizerState> PostgresStore::GetOptimizerState(
+    const std::string& task_id, int64_t version) {
+  COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
+  COHORT_ASSIGN_OR_RETURN(pg::Result result,
+                          Run(conn, kGetOptimizerState, pg::Params().Text(task_id).Int64(version),
+                              "GetOptimizerState", target_));
+  if (PQntuples(result.get()) == 0) {
+    COHORT_ASSIGN_OR_RETURN(const bool exists, TaskExists(conn, task_id, target_));
+    if (!exists) return TaskNotFound(task_id);
+    return absl::NotFoundError(absl::StrCat("no optimizer state is stored with model version ",
+                                            version, " of task '", task_id, "'"));
+  }
+  return ParseField<cohort::v1::ServerOptimizerState>(result.get(), 0, 0, "optimizer state");
 }
 
 absl::StatusOr<std::vector<RoundSummary>> PostgresStore::ListRounds(const std::string& task_id,
@@ -579,6 +619,7 @@ absl::StatusOr<std::vector<RoundSummary>> PostgresStore::ListRounds(const std::s
 absl::StatusOr<int> PostgresStore::FailUnfinishedRounds(const std::string& reason) {
   COHORT_ASSIGN_OR_RETURN(Lease conn, pool_->Acquire());
   int failed = 0;
+  std::map<std::string, int64_t> failed_in;  // task id -> rounds failed here
   COHORT_RETURN_IF_ERROR(
       InTransaction(conn, "FailUnfinishedRounds", target_, [&]() -> absl::Status {
         COHORT_ASSIGN_OR_RETURN(pg::Result result, Run(conn, kLockUnfinishedRounds, pg::Params(),
@@ -590,7 +631,25 @@ absl::StatusOr<int> PostgresStore::FailUnfinishedRounds(const std::string& reaso
           round.set_phase(cohort::v1::ROUND_PHASE_FAILED);
           round.set_failure_reason(reason);
           COHORT_RETURN_IF_ERROR(UpsertRound(conn, round, "FailUnfinishedRounds", target_));
+          ++failed_in[round.task_id()];
           ++failed;
+        }
+        // Each task counts its failed rounds as run, in the same transaction.
+        for (const auto& [task_id, count] : failed_in) {
+          COHORT_ASSIGN_OR_RETURN(
+              pg::Result locked,
+              Run(conn, kLockTask, pg::Params().Text(task_id), "FailUnfinishedRounds", target_));
+          if (PQntuples(locked.get()) == 0) continue;  // the round outlived its task
+          COHORT_ASSIGN_OR_RETURN(Task task, ParseField<Task>(locked.get(), 0, 0, "task"));
+          task.set_rounds_failed(task.rounds_failed() + count);
+          if (!task.continuous()) {
+            task.set_rounds_remaining(std::max<int64_t>(0, task.rounds_remaining() - count));
+          }
+          const std::string serialized = task.SerializeAsString();  // Params keeps a view
+          pg::Params params = TaskParams(task);
+          params.Bytes(serialized);
+          COHORT_RETURN_IF_ERROR(
+              Run(conn, kUpdateTask, params, "FailUnfinishedRounds", target_).status());
         }
         return absl::OkStatus();
       }));

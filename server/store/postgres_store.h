@@ -16,8 +16,9 @@ class PostgresConnectionPool;
 // The production Store: PostgreSQL through libpq, on the schema of migrations/ (see
 // migrations.h). Every protobuf message is stored serialized (bytea) next to the columns queries
 // need; model parameters live in their own table. Steps that must be atomic run in one
-// transaction: CreateTask (task + initial model), CommitRound (model version + round summary +
-// task), FailUnfinishedRounds and RecordParticipation (all records or none).
+// transaction: CreateTask (task + initial model), CommitRound (model version + optimizer state +
+// round summary + task), FailUnfinishedRounds (rounds + their tasks' counters) and
+// RecordParticipation (all records or none).
 //
 // Connections come from a small pool (Options::pool_size) of prepared-statement sessions. When
 // the database goes away, the call that notices returns UNAVAILABLE and its connection is
@@ -76,8 +77,10 @@ class PostgresStore : public Store {
   absl::StatusOr<cohort::v1::Model> GetLatestModel(const std::string& task_id) override;
   absl::Status PutRound(const cohort::v1::RoundSummary& round) override;
   absl::Status CommitRound(const cohort::v1::RoundSummary& round,
-                           const cohort::v1::Model& new_model,
-                           const cohort::v1::Task& task) override;
+                           const cohort::v1::Model& new_model, const cohort::v1::Task& task,
+                           const cohort::v1::ServerOptimizerState& optimizer_state) override;
+  absl::StatusOr<cohort::v1::ServerOptimizerState> GetOptimizerState(const std::string& task_id,
+                                                                     int64_t version) override;
   absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(const std::string& task_id,
                                                                    int64_t before_round,
                                                                    int32_t limit) override;

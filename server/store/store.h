@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/model.pb.h"
+#include "cohort/v1/optimizer.pb.h"
 
 namespace cohort::server {
 
@@ -72,16 +73,24 @@ class Store {
   // Inserts or replaces the round's summary (keyed by task id and round number); for rounds in
   // flight and for failed ones.
   virtual absl::Status PutRound(const cohort::v1::RoundSummary& round) = 0;
-  // Atomically: stores `new_model`, the round's final summary and the updated task. Either all
-  // three are durable when this returns OK, or none is.
+  // Atomically: stores `new_model`, the server optimizer's state after the step that made it
+  // (kept with the model's version), the round's final summary and the updated task. Either all
+  // four are durable when this returns OK, or none is.
   virtual absl::Status CommitRound(const cohort::v1::RoundSummary& round,
                                    const cohort::v1::Model& new_model,
-                                   const cohort::v1::Task& task) = 0;
+                                   const cohort::v1::Task& task,
+                                   const cohort::v1::ServerOptimizerState& optimizer_state) = 0;
+  // The optimizer state CommitRound stored with model `version`. NOT_FOUND for an unknown task
+  // and for a version committed without one (the initial model, or a build that kept none).
+  virtual absl::StatusOr<cohort::v1::ServerOptimizerState> GetOptimizerState(
+      const std::string& task_id, int64_t version) = 0;
   // Newest first: rounds with round_number < before_round (0 = no bound), at most `limit`.
   virtual absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(
       const std::string& task_id, int64_t before_round, int32_t limit) = 0;
-  // Marks every round not yet COMMITTED or FAILED as FAILED with `reason`; returns how many.
-  // Called once at start-up for crash recovery.
+  // Marks every round not yet COMMITTED or FAILED as FAILED with `reason`, and counts each in
+  // its task as a round run and failed (rounds_failed + 1; rounds_remaining - 1, not below 0,
+  // unless the task is continuous), atomically; returns how many. Called once at start-up for
+  // crash recovery: a second call finds nothing and changes nothing.
   virtual absl::StatusOr<int> FailUnfinishedRounds(const std::string& reason) = 0;
 
   virtual absl::Status RecordParticipation(const std::vector<ParticipationRecord>& records) = 0;

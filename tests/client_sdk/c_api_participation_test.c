@@ -102,9 +102,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  char root[] = "/tmp/cohort_c_api_XXXXXX";
+  if (mkdtemp(root) == NULL) return 1;
+  /* The server serves until this file exists: until every device here is done, however slowly
+   * a loaded machine ran them. */
+  char done_file[64];
+  snprintf(done_file, sizeof(done_file), "%s/done", root);
   char command[1024];
   snprintf(command, sizeof(command), "'%s' --population=c-abi --devices=%d --secagg=1 "
-           "--inputs=%d --classes=%d", argv[1], DEVICES, INPUTS, CLASSES);
+           "--inputs=%d --classes=%d --done_file='%s'", argv[1], DEVICES, INPUTS, CLASSES,
+           done_file);
   FILE* server = popen(command, "r");
   char line[256];
   int started = 0;
@@ -121,8 +128,6 @@ int main(int argc, char** argv) {
   line[strcspn(line, "\n")] = '\0';
   const char* address = line + 8;
 
-  char root[] = "/tmp/cohort_c_api_XXXXXX";
-  if (mkdtemp(root) == NULL) return 1;
   device devices[DEVICES];
   pthread_t threads[DEVICES];
   memset(devices, 0, sizeof(devices));
@@ -147,6 +152,8 @@ int main(int argc, char** argv) {
       ++failures;
     }
   }
+  FILE* done = fopen(done_file, "w");
+  if (done != NULL) fclose(done);
   /* The server's own account: the round committed model version 1. */
   char summary[256] = "";
   while (fgets(summary, sizeof(summary), server) != NULL &&

@@ -7,7 +7,7 @@
 
 namespace cohort::client::test_util {
 
-// The server's embedded in-memory store when it is built, else the core's FakeStore.
+// The server's embedded in-memory store, the one `cohort-server --store=memory` runs on.
 std::unique_ptr<server::Store> NewMemoryStore();
 
 }  // namespace cohort::client::test_util

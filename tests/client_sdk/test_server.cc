@@ -37,6 +37,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
   test->store_ = NewMemoryStore();
   server::ServiceHost::Options options;
   options.store = test->store_.get();
+  options.clock = &test->clock_;
   options.admin_token = kAdminToken;
   absl::StatusOr<std::unique_ptr<server::ServiceHost>> host =
       server::ServiceHost::Create(std::move(options));
@@ -140,6 +141,11 @@ absl::StatusOr<std::vector<float>> TestServer::DownloadModel(const std::string& 
   std::vector<float> values(bytes.size() / sizeof(float));
   std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
   return values;
+}
+
+void TestServer::AdvanceClock(absl::Duration d) {
+  clock_.AdvanceTime(d);
+  host_->coordinator()->AdvanceTo(clock_.Now());
 }
 
 absl::StatusOr<v1::Task> TestServer::WaitForCommitted(const std::string& task_id, int64_t rounds,

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "cohort/v1/admin.grpc.pb.h"
 #include "cohort/v1/device.grpc.pb.h"
 #include "grpcpp/server.h"
@@ -15,10 +16,12 @@
 
 namespace cohort::client::test_util {
 
-// The real cohort server: helper-3's ServiceHost (coordinator, device and admin services) over a
-// memory store, served on 127.0.0.1 with a free port, plus an admin stub that carries the bearer
-// token. This class is not thread-safe except for
-// the stubs it hands out.
+// The real cohort server: ServiceHost (coordinator, device and admin services) over the
+// in-memory store, served on 127.0.0.1 with a free port, plus an admin stub that carries the
+// bearer token. The server's clock is simulated and never moves: no phase deadline passes, so an
+// SDK device slowed down by a loaded machine is never dropped (none of these tests needs a
+// deadline to pass; each phase closes when every device has acted).
+// This class is not thread-safe except for the stubs it hands out.
 class TestServer {
  public:
   static absl::StatusOr<std::unique_ptr<TestServer>> Start();
@@ -38,12 +41,15 @@ class TestServer {
   absl::StatusOr<v1::Task> GetTask(const std::string& task_id);
   // The parameters of model `version` (0 = latest), through the admin API.
   absl::StatusOr<std::vector<float>> DownloadModel(const std::string& task_id, int64_t version);
+  // Moves the server's clock by `d` and enforces deadlines at once.
+  void AdvanceClock(absl::Duration d);
   // Polls until the task has committed `rounds` rounds (or failed one); DEADLINE_EXCEEDED.
   absl::StatusOr<v1::Task> WaitForCommitted(const std::string& task_id, int64_t rounds,
                                             absl::Duration timeout);
 
  private:
   TestServer() = default;
+  SimulatedClock clock_{absl::Now()};
   std::unique_ptr<server::Store> store_;
   std::unique_ptr<server::ServiceHost> host_;
   std::unique_ptr<grpc::Server> server_;

@@ -3,9 +3,13 @@
 // libcohort_client.so; the footprint bench measures the device process alone).
 //
 //   client_sdk_test_server --population=p --devices=3 --secagg=1 --inputs=4 --classes=3
-// prints "address=127.0.0.1:PORT", waits until the round committed (or failed, or 60 s), prints
-// "committed=N version=V failed=F", serves --linger_s (2 s) more so devices see the outcome, and
-// exits 0 if every started round committed.
+// prints "address=127.0.0.1:PORT", waits until the round committed (or failed, or --timeout_s,
+// default 240 s), prints "committed=N version=V failed=F", serves on so devices see the
+// outcome, and exits 0 if every started round committed. With --done_file=PATH it serves until
+// PATH exists (the parent creates it once its devices are done, however slowly they ran; at
+// most --linger_s, default 120 s then); without it, --linger_s (default 2 s).
+
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,8 +22,9 @@
 
 int main(int argc, char** argv) {
   std::string population = "c-abi";
-  int devices = 3, secagg = 1, inputs = 4, classes = 3, rounds = 1, timeout_s = 60;
-  double linger_s = 2;
+  std::string done_file;
+  int devices = 3, secagg = 1, inputs = 4, classes = 3, rounds = 1, timeout_s = 240;
+  double linger_s = -1;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     auto value = [a](const char* name) -> const char* {
@@ -34,6 +39,7 @@ int main(int argc, char** argv) {
     else if (const char* v = value("--rounds")) rounds = std::atoi(v);
     else if (const char* v = value("--timeout_s")) timeout_s = std::atoi(v);
     else if (const char* v = value("--linger_s")) linger_s = std::atof(v);
+    else if (const char* v = value("--done_file")) done_file = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", a);
       return 2;
@@ -72,6 +78,11 @@ int main(int argc, char** argv) {
               static_cast<long long>(done->rounds_failed()));
   std::fflush(stdout);
   // Devices long-polling for the outcome get it before the server goes away.
-  absl::SleepFor(absl::Seconds(linger_s));
+  if (linger_s < 0) linger_s = done_file.empty() ? 2 : 120;
+  const absl::Time until = absl::Now() + absl::Seconds(linger_s);
+  struct stat st;
+  while (absl::Now() < until && (done_file.empty() || ::stat(done_file.c_str(), &st) != 0)) {
+    absl::SleepFor(absl::Milliseconds(done_file.empty() ? 100 : 20));
+  }
   return done->rounds_committed() == rounds ? 0 : 1;
 }

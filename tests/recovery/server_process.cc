@@ -97,6 +97,8 @@ absl::StatusOr<cohort::v1::Model> AdminClient::LatestModel(const std::string& ta
       model.set_version(part.version());
       *model.mutable_layout() = part.layout();
       model.set_sha256(part.sha256());
+      model.set_optimizer_kind(part.optimizer_kind());
+      model.set_optimizer_state_version(part.optimizer_state_version());
       first = false;
     }
     if (part.offset() != static_cast<int64_t>(bytes.size())) {
@@ -109,9 +111,9 @@ absl::StatusOr<cohort::v1::Model> AdminClient::LatestModel(const std::string& ta
   return model;
 }
 
-absl::StatusOr<cohort::v1::Task> AdminClient::WaitForTask(const std::string& task_id,
-                                                          bool (*done)(const cohort::v1::Task&),
-                                                          absl::Duration timeout) {
+absl::StatusOr<cohort::v1::Task> AdminClient::WaitForTask(
+    const std::string& task_id, const std::function<bool(const cohort::v1::Task&)>& done,
+    absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     absl::StatusOr<cohort::v1::Task> task = GetTask(task_id);

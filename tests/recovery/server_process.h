@@ -10,6 +10,7 @@
 //
 // Not thread-safe, except that device stubs may be used from any thread.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,12 +34,13 @@ class AdminClient {
   absl::Status StartRounds(const std::string& task_id, int64_t count);
   absl::StatusOr<cohort::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<std::vector<cohort::v1::RoundSummary>> ListRounds(const std::string& task_id);
-  // The latest model, reassembled from DownloadModel's parts.
+  // The latest model, reassembled from DownloadModel's parts (with the optimizer kind and state
+  // version the first part carries).
   absl::StatusOr<cohort::v1::Model> LatestModel(const std::string& task_id);
   // Polls GetTask until `done(task)`; DEADLINE_EXCEEDED with the last task state otherwise.
-  absl::StatusOr<cohort::v1::Task> WaitForTask(const std::string& task_id,
-                                               bool (*done)(const cohort::v1::Task&),
-                                               absl::Duration timeout);
+  absl::StatusOr<cohort::v1::Task> WaitForTask(
+      const std::string& task_id, const std::function<bool(const cohort::v1::Task&)>& done,
+      absl::Duration timeout);
 
  private:
   std::unique_ptr<cohort::v1::AdminService::Stub> stub_;

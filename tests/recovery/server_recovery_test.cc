@@ -1,10 +1,11 @@
 // cohort-server on a real PostgreSQL: what an operator relies on when things break.
-//  - SIGKILL in the middle of a round: after a restart on the same database the last committed
-//    model is intact (checksum), the interrupted round is recorded FAILED "server restart", and
-//    the next round commits the next version.
-//  - The database stops mid-round: the round fails with the database's error (the server says
-//    what went wrong), the server reconnects when the database is back and the next round
-//    commits; no committed version is lost or duplicated.
+//  - SIGKILL while the round waits in MASKED_INPUT (server_kill_test.cc: during UNMASKING and
+//    inside the commit): after a restart on the same database the last committed model is
+//    intact (checksum), the interrupted round is recorded FAILED "server restart", and the next
+//    round commits the next version.
+//  - The database stops mid-round: the round fails at its commit with the database's error (the
+//    server says what went wrong), the server reconnects when the database is back and the next
+//    round commits; no committed version is lost or duplicated.
 
 #include <cmath>
 #include <future>
@@ -15,89 +16,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "testing/postgres_cluster.h"
+#include "tests/recovery/recovery_cohort.h"
 #include "tests/recovery/server_process.h"
-#include "tests/server/loopback_server.h"
-#include "tests/server/test_device.h"
 
 namespace cohort::recovery_test {
 namespace {
 
-using server::test_util::SmallTask;
-using server::test_util::StopAt;
-using server::test_util::TestDevice;
-using server::test_util::TestDeviceOptions;
+using server::test_util::PhaseGate;
 using testing::PostgresCluster;
 using testing::TempDir;
 
-constexpr int kParams = 8;
-constexpr int kCohort = 6;
-
-TestDeviceOptions Device(const std::string& population, int round, int i,
-                         StopAt stop = StopAt::kNever) {
-  TestDeviceOptions o;
-  o.population = population;
-  o.device_id = absl::StrCat("recovery-device-", population, "-", round, "-", i);
-  o.delta.resize(kParams);
-  for (int j = 0; j < kParams; ++j) {
-    o.delta[static_cast<size_t>(j)] = static_cast<float>(std::sin(1.3 * i + 0.7 * j + round) * 0.3);
-  }
-  o.examples = 5 + i;
-  o.stop_at = stop;
-  o.seed = static_cast<uint64_t>(100 * round + i + 1);
-  o.max_wait = absl::Seconds(5);
-  return o;
-}
-
-// Each device on its own thread and connection; results are collected when the futures are read.
-std::vector<std::future<absl::StatusOr<TestDevice::Result>>> LaunchDevices(
-    const ServerProcess& server, const std::vector<TestDeviceOptions>& devices) {
-  std::vector<std::future<absl::StatusOr<TestDevice::Result>>> futures;
-  for (const TestDeviceOptions& options : devices) {
-    futures.push_back(std::async(std::launch::async, [stub = server.NewDeviceStub(), options] {
-      TestDevice device(stub, options);
-      return device.Run(absl::Seconds(60));
-    }));
-  }
-  return futures;
-}
-
-std::vector<TestDeviceOptions> Cohort(const std::string& population, int round,
-                                      StopAt last_device_stop = StopAt::kNever) {
-  std::vector<TestDeviceOptions> devices;
-  for (int i = 0; i < kCohort; ++i) {
-    devices.push_back(Device(population, round, i, i == kCohort - 1 ? last_device_stop : StopAt::kNever));
-  }
-  return devices;
-}
-
-// Runs one full cohort and waits for the task to reach `committed` rounds.
-void CommitOneRound(ServerProcess& server, const std::string& task_id,
-                    const std::string& population, int round, int64_t committed) {
-  auto futures = LaunchDevices(server, Cohort(population, round));
-  auto task = server.admin().WaitForTask(
-      task_id, committed == 1 ? +[](const cohort::v1::Task& t) { return t.rounds_committed() >= 1; }
-                              : +[](const cohort::v1::Task& t) { return t.rounds_committed() >= 2; },
-      absl::Seconds(60));
-  INFO(server.Output());
-  REQUIRE(task.ok());
-  for (auto& f : futures) f.wait();
-}
-
-cohort::v1::TaskConfig RecoveryTask(const std::string& population) {
-  // Long phase deadlines: a round with a vanished device sits in MASKED_INPUT long enough for the
-  // test to act; complete rounds close their phases as soon as everyone has answered.
-  return SmallTask(population, kCohort, kCohort - 2, /*secagg=*/true, kParams, absl::Seconds(25));
-}
-
-const cohort::v1::RoundSummary* FindRound(const std::vector<cohort::v1::RoundSummary>& rounds,
-                                          int64_t number) {
-  for (const auto& r : rounds) {
-    if (r.round_number() == number) return &r;
-  }
-  return nullptr;
-}
-
-TEST_CASE("PostgresServer_SigkillMidRound_RestartKeepsTheCommittedModelAndFailsTheInterruptedRound") {
+TEST_CASE("PostgresServer_SigkillInMaskedInput_RestartKeepsTheCommittedModelAndFailsTheInterruptedRound") {
   auto cluster = PostgresCluster::Start();
   REQUIRE(cluster.ok());
   auto uri = (*cluster)->CreateDatabase("recovery_kill");
@@ -120,14 +49,7 @@ TEST_CASE("PostgresServer_SigkillMidRound_RestartKeepsTheCommittedModelAndFailsT
 
   // Round 2: one device vanishes after sharing its keys, so the round waits in MASKED_INPUT.
   auto futures = LaunchDevices(**first, Cohort(population, 2, StopAt::kAfterShares));
-  auto in_masked_input = (*first)->admin().WaitForTask(
-      task_id,
-      +[](const cohort::v1::Task& t) {
-        return t.current_round().round_number() == 2 &&
-               t.current_round().phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT;
-      },
-      absl::Seconds(30));
-  REQUIRE(in_masked_input.ok());
+  REQUIRE(WaitForPhase(**first, task_id, 2, cohort::v1::ROUND_PHASE_MASKED_INPUT).ok());
   REQUIRE((*first)->Kill().ok());
   for (auto& f : futures) f.wait();  // the devices see the server vanish
   first->reset();
@@ -180,23 +102,20 @@ TEST_CASE("PostgresServer_DatabaseStopsMidRound_TheServerReportsItReconnectsAndG
   auto v1 = (*server)->admin().LatestModel(task_id);
   REQUIRE(v1.ok());
 
-  // Round 2 reaches MASKED_INPUT, then the database goes away before the round can commit.
-  auto futures = LaunchDevices(**server, Cohort(population, 2, StopAt::kAfterShares));
-  REQUIRE((*server)
-              ->admin()
-              .WaitForTask(
-                  task_id,
-                  +[](const cohort::v1::Task& t) {
-                    return t.current_round().round_number() == 2 &&
-                           t.current_round().phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT;
-                  },
-                  absl::Seconds(30))
-              .ok());
+  // Round 2: every device reaches MASKED_INPUT and is held there; the database goes away, then
+  // the devices upload and unmask, and the round tries to commit without a database.
+  std::vector<TestDeviceOptions> second_round = Cohort(population, 2);
+  std::vector<std::future<absl::StatusOr<TestDevice::Result>>> futures;
+  PhaseGate gate(cohort::v1::ROUND_PHASE_MASKED_INPUT);
+  for (TestDeviceOptions& d : second_round) d.on_phase = gate.Hook();
+  futures = LaunchDevices(**server, second_round);
+  REQUIRE(gate.AwaitHeld(kCohort, absl::Seconds(60)));
   REQUIRE((*cluster)->Stop("fast").ok());
+  gate.Open();
   for (auto& f : futures) f.wait();
   auto failed = (*server)->admin().WaitForTask(
-      task_id, +[](const cohort::v1::Task& t) { return t.rounds_failed() >= 1; },
-      absl::Seconds(60));
+      task_id, [](const cohort::v1::Task& t) { return t.rounds_failed() >= 1; },
+      absl::Seconds(120));
   INFO((*server)->Output());
   REQUIRE(failed.ok());
   CHECK(failed->rounds_committed() == 1);

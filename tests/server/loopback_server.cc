@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<LoopbackServer>> LoopbackServer::Start(absl::Dura
   std::unique_ptr<LoopbackServer> server(new LoopbackServer());
   ServiceHost::Options options;
   options.store = &server->store_;
+  options.clock = &server->clock_;
   options.admin_token = kAdminToken;
   options.metrics = server->metrics_.get();
   options.tick_interval = tick;
@@ -148,6 +149,40 @@ absl::StatusOr<cohort::v1::Task> LoopbackServer::WaitForRoundsEnded(const std::s
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+absl::StatusOr<cohort::v1::Task> LoopbackServer::WaitForPhase(const std::string& task_id,
+                                                              int64_t round_number,
+                                                              cohort::v1::RoundPhase phase,
+                                                              absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<cohort::v1::Task> task = GetTask(task_id);
+    if (!task.ok()) return task.status();
+    const cohort::v1::RoundSummary& round = task->current_round();
+    if (round.round_number() == round_number && round.phase() == phase) return task;
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("task ", task_id, " has round ", round.round_number(), " in ",
+                       cohort::v1::RoundPhase_Name(round.phase()), ", not round ", round_number,
+                       " in ", cohort::v1::RoundPhase_Name(phase)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void LoopbackServer::AdvanceClock(absl::Duration d) {
+  clock_.AdvanceTime(d);
+  host_->coordinator()->AdvanceTo(clock_.Now());
+}
+
+double LoopbackServer::ParkedLongPolls() {
+  for (const prometheus::MetricFamily& family : metrics_->Collect()) {
+    if (family.name == "cohort_parked_long_polls" && !family.metric.empty()) {
+      return family.metric.front().gauge.value;
+    }
+  }
+  return -1;
 }
 
 cohort::v1::TaskConfig SmallTask(const std::string& population, int target, int min, bool secagg,

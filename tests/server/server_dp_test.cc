@@ -25,12 +25,14 @@ namespace {
 constexpr int kParams = 1000;
 constexpr int kCohort = 6;
 constexpr int kMin = 4;
+// Passes only when the test moves the server clock.
+constexpr absl::Duration kDpPhaseDeadline = absl::Seconds(10);
 
 cohort::v1::TaskConfig DpTask(const std::string& population, cohort::v1::DpMechanism mechanism) {
-  // Phase deadlines long enough for a loaded machine: a round with a vanished device waits for
-  // the deadline of the phase it vanished in, every other round closes as soon as all answered.
+  // A round with a vanished device waits for the deadline of the phase it vanished in (the test
+  // moves the clock past it); every other round closes as soon as all answered.
   cohort::v1::TaskConfig config =
-      SmallTask(population, kCohort, kMin, /*secagg=*/true, kParams, absl::Seconds(10));
+      SmallTask(population, kCohort, kMin, /*secagg=*/true, kParams, kDpPhaseDeadline);
   config.mutable_codec()->set_l2_clip_norm(1.0);
   auto* dp = config.mutable_dp();
   dp->set_mechanism(mechanism);
@@ -44,9 +46,11 @@ cohort::v1::TaskConfig DpTask(const std::string& population, cohort::v1::DpMecha
 std::vector<absl::StatusOr<TestDevice::Result>> RunRound(LoopbackServer& server,
                                                          const std::string& population, int round,
                                                          StopAt stop) {
+  DeviceLog log;
   std::vector<std::future<absl::StatusOr<TestDevice::Result>>> futures;
   for (int i = 0; i < kCohort; ++i) {
     TestDeviceOptions o;
+    o.log = &log;
     o.population = population;
     o.device_id = absl::StrCat("dp-device-", population, "-", i, "-0000");
     o.delta.assign(kParams, 0.0f);
@@ -58,6 +62,15 @@ std::vector<absl::StatusOr<TestDevice::Result>> RunRound(LoopbackServer& server,
       TestDevice device(server.NewDeviceStub(), o);
       return device.Run(absl::Seconds(90));
     }));
+  }
+  if (stop != StopAt::kNever) {
+    // Everyone is done with the phase the vanished device left unfinished: close it.
+    const bool all_done = log.AwaitDoneWith(StalledPhase(stop), kCohort, absl::Seconds(120));
+    INFO("round " << round << ": devices done with "
+                  << cohort::v1::RoundPhase_Name(StalledPhase(stop)) << ": "
+                  << log.DoneWith(StalledPhase(stop)) << " of " << kCohort);
+    REQUIRE(all_done);
+    server.AdvanceClock(kDpPhaseDeadline + absl::Seconds(1));
   }
   std::vector<absl::StatusOr<TestDevice::Result>> results;
   for (auto& f : futures) results.push_back(f.get());
@@ -86,6 +99,10 @@ TEST_CASE("DpRound_DecodedNoiseHasTheConfiguredVarianceUnderSecAggWithDropouts")
   int64_t samples = 0;
   double last_epsilon = 0;
   for (size_t r = 0; r < schedule.size(); ++r) {
+    // A minute passes between rounds, as it would in a deployment: pace steering counts check-ins
+    // over a sliding minute, and on a clock that stood still every earlier round's check-ins
+    // would still count as supply and thin admission towards zero.
+    (*server)->AdvanceClock(absl::Seconds(61));
     REQUIRE((*server)->StartRounds(task_id, 1).ok());
     auto results = RunRound(**server, population, static_cast<int>(r), schedule[r]);
     auto ended =

@@ -1,8 +1,9 @@
 // A 1,000-device SecAgg+ cohort on loopback: every device is a TestDevice on its own thread
 // (sync stubs over a handful of shared channels), all long-polling WaitForPhase while the
 // server parks them on the callback API. d is small so that the test measures the
-// coordination, not the crypto. Labelled `load`; runs in the normal build (well under a minute
-// on two cores). `ctest -LE load` skips it.
+// coordination, not the crypto. Labelled `load`; runs in the normal build (about 20 s on two
+// idle cores, a few minutes on a machine running other builds: no deadline passes, the round
+// waits for every device). `ctest -LE load` skips it.
 
 #include <future>
 #include <iostream>
@@ -56,13 +57,13 @@ TEST_CASE("SecAggRound_ThousandDevices_CommitsFedAvg") {
   for (int i = 0; i < kDevices; ++i) {
     threads.emplace_back([&, i] {
       TestDevice device(stubs[static_cast<size_t>(i % kChannels)], devices[static_cast<size_t>(i)]);
-      results[static_cast<size_t>(i)] = device.Run(absl::Seconds(120));
+      results[static_cast<size_t>(i)] = device.Run(absl::Seconds(500));
     });
   }
   for (auto& t : threads) t.join();
   const absl::Duration elapsed = absl::Now() - start;
 
-  auto ended = (*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(10));
+  auto ended = (*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(60));
   REQUIRE(ended.ok());
   int committed = 0;
   for (const auto& r : results) {

@@ -104,10 +104,11 @@ TEST_CASE("DeviceCalls_OutOfPhase_AreFailedPreconditionNamingThePhase") {
 TEST_CASE("DeviceCalls_LateAndMalformed_AreRefusedAndTheRoundGoesOn") {
   auto server = LoopbackServer::Start();
   REQUIRE(server.ok());
-  auto task = (*server)->CreateTask(SmallTask("late", 6, 4, true, 8, absl::Seconds(4)));
+  auto task = (*server)->CreateTask(SmallTask("late", 6, 4, true));
   REQUIRE(task.ok());
   REQUIRE((*server)->StartRounds(task->task_id(), 1).ok());
   // Five well-behaved devices and one (index 6) that we drive by hand.
+  DeviceLog log;
   std::vector<std::future<absl::StatusOr<TestDevice::Result>>> others;
   for (int i = 0; i < 5; ++i) {
     TestDeviceOptions o;
@@ -116,9 +117,10 @@ TEST_CASE("DeviceCalls_LateAndMalformed_AreRefusedAndTheRoundGoesOn") {
     o.delta.assign(8, 0.1f);
     o.examples = 3;
     o.seed = static_cast<uint64_t>(i + 1);
+    o.log = &log;
     others.push_back(std::async(std::launch::async, [&, o] {
       TestDevice device((*server)->NewDeviceStub(), o);
-      return device.Run(absl::Seconds(30));
+      return device.Run(absl::Seconds(120));
     }));
   }
   auto stub = (*server)->NewDeviceStub();
@@ -146,7 +148,10 @@ TEST_CASE("DeviceCalls_LateAndMalformed_AreRefusedAndTheRoundGoesOn") {
   const cohort::v1::RoundUpdate resumed = Wait(*stub, token2, cohort::v1::ROUND_PHASE_UNSPECIFIED);
   CHECK(resumed.plan().participant_index() == update.plan().participant_index());
 
-  // Stay silent past the ADVERTISE_KEYS deadline: dropped; the late keys are refused.
+  // Stay silent past the ADVERTISE_KEYS deadline: dropped; the late keys are refused. The
+  // deadline passes once the five others have advertised, so only this device is late.
+  REQUIRE(log.AwaitDoneWith(cohort::v1::ROUND_PHASE_ADVERTISE_KEYS, 5, absl::Seconds(60)));
+  (*server)->PassPhaseDeadline();
   update = Wait(*stub, token2, cohort::v1::ROUND_PHASE_ADVERTISE_KEYS, 10);
   CHECK(update.participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED);
   CHECK(update.dropped_reason().find("ADVERTISE_KEYS deadline") != std::string::npos);
@@ -234,8 +239,13 @@ TEST_CASE("WaitForPhase_ParksUntilThePhaseChanges") {
   const std::string token = Accept(*stub, "park", 0);
   auto waiting = std::async(
       std::launch::async, [&] { return Wait(*stub, token, cohort::v1::ROUND_PHASE_FORMING, 20); });
-  // The long-poll is still parked while the round forms.
-  CHECK(waiting.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  // The call has reached the server and is parked there, not answered: only then does the
+  // round fill. An answer before the phase changed would say FORMING, checked below.
+  for (int i = 0; i < 3000 && (*server)->ParkedLongPolls() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE((*server)->ParkedLongPolls() == 1);
+  CHECK(waiting.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
   for (int i = 1; i < 5; ++i) Accept(*stub, "park", i);
   const cohort::v1::RoundUpdate update = waiting.get();
   CHECK(update.phase() == cohort::v1::ROUND_PHASE_ADVERTISE_KEYS);

@@ -43,13 +43,27 @@ struct Outcome {
   std::vector<absl::StatusOr<TestDevice::Result>> results;
 };
 
-Outcome RunDevices(LoopbackServer& server, const std::vector<TestDeviceOptions>& devices) {
+// Runs the devices, each on its own thread. With `stalled` set, waits until every device is done
+// with that phase (acted or vanished), then moves the server's clock past its deadline: the
+// vanished devices are dropped then, and only then, whatever the machine's load.
+Outcome RunDevices(LoopbackServer& server, std::vector<TestDeviceOptions> devices,
+                   cohort::v1::RoundPhase stalled = cohort::v1::ROUND_PHASE_UNSPECIFIED) {
+  DeviceLog log;
   std::vector<std::future<absl::StatusOr<TestDevice::Result>>> futures;
-  for (const auto& options : devices) {
+  for (auto& options : devices) {
+    options.log = &log;
     futures.push_back(std::async(std::launch::async, [&server, options] {
       TestDevice device(server.NewDeviceStub(), options);
-      return device.Run(absl::Seconds(40));
+      return device.Run(absl::Seconds(120));
     }));
+  }
+  if (stalled != cohort::v1::ROUND_PHASE_UNSPECIFIED) {
+    const bool all_done =
+        log.AwaitDoneWith(stalled, static_cast<int>(devices.size()), absl::Seconds(120));
+    INFO("devices done with " << cohort::v1::RoundPhase_Name(stalled) << ": "
+                              << log.DoneWith(stalled) << " of " << devices.size());
+    CHECK(all_done);
+    server.PassPhaseDeadline();
   }
   Outcome outcome;
   for (auto& f : futures) outcome.results.push_back(f.get());
@@ -65,7 +79,8 @@ struct RoundRun {
 };
 
 RoundRun RunOneRound(LoopbackServer& server, const cohort::v1::TaskConfig& config,
-                     const std::vector<TestDeviceOptions>& devices) {
+                     const std::vector<TestDeviceOptions>& devices,
+                     cohort::v1::RoundPhase stalled = cohort::v1::ROUND_PHASE_UNSPECIFIED) {
   RoundRun run;
   auto task = server.CreateTask(config);
   REQUIRE(task.ok());
@@ -73,8 +88,8 @@ RoundRun RunOneRound(LoopbackServer& server, const cohort::v1::TaskConfig& confi
   REQUIRE(before.ok());
   run.before = *before;
   REQUIRE(server.StartRounds(task->task_id(), 1).ok());
-  run.outcome = RunDevices(server, devices);
-  auto ended = server.WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(30));
+  run.outcome = RunDevices(server, devices, stalled);
+  auto ended = server.WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(60));
   REQUIRE(ended.ok());
   run.task = *ended;
   auto after = server.LatestModel(task->task_id());
@@ -109,8 +124,8 @@ TEST_CASE("SecAggRound_DropoutAtEachPhase_CommitsFedAvgOfTheContributors") {
   std::vector<TestDeviceOptions> devices;
   for (int i = 0; i < 7; ++i)
     devices.push_back(Device(population, i, i == 2 ? stop : StopAt::kNever));
-  RoundRun run =
-      RunOneRound(**server, SmallTask(population, 7, 4, true, kParams, absl::Seconds(3)), devices);
+  RoundRun run = RunOneRound(**server, SmallTask(population, 7, 4, true, kParams), devices,
+                             StalledPhase(stop));
   INFO("stop_at=" << static_cast<int>(stop));
   REQUIRE(run.task.rounds_committed() == 1);
   // A device that vanished after uploading is still in the sum (its self mask is rebuilt from
@@ -149,8 +164,8 @@ TEST_CASE("SecAggRound_TooFewSurvivors_FailsCleanlyAndKeepsTheModel") {
   for (int i = 0; i < 5; ++i) {
     devices.push_back(Device("toofew", i, i < 2 ? StopAt::kAfterShares : StopAt::kNever));
   }
-  RoundRun run =
-      RunOneRound(**server, SmallTask("toofew", 5, 4, true, kParams, absl::Seconds(3)), devices);
+  RoundRun run = RunOneRound(**server, SmallTask("toofew", 5, 4, true, kParams), devices,
+                             StalledPhase(StopAt::kAfterShares));
   CHECK(run.task.rounds_failed() == 1);
   CHECK(run.task.rounds_committed() == 0);
   CHECK(run.after.version() == 0);
@@ -179,8 +194,8 @@ TEST_CASE("SecAggRound_WrongVectorLength_RefusesAndDropsOnlyThatDevice") {
   std::vector<TestDeviceOptions> devices;
   for (int i = 0; i < 6; ++i) devices.push_back(Device("badlen", i));
   devices[3].wrong_vector_length = true;
-  RoundRun run =
-      RunOneRound(**server, SmallTask("badlen", 6, 4, true, kParams, absl::Seconds(3)), devices);
+  // The bad upload drops its sender at once: the phase closes without waiting for a deadline.
+  RoundRun run = RunOneRound(**server, SmallTask("badlen", 6, 4, true, kParams), devices);
   REQUIRE(run.outcome.results[3].ok());
   CHECK(run.outcome.results[3]->upload_error == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(run.outcome.results[3]->dropped);
@@ -206,7 +221,7 @@ TEST_CASE("Rounds_RunBackToBack_ModelVersionsAdvance") {
       CHECK(r->outcome.new_model_version() == round + 1);
     }
   }
-  auto ended = (*server)->WaitForRoundsEnded(task->task_id(), 2, absl::Seconds(10));
+  auto ended = (*server)->WaitForRoundsEnded(task->task_id(), 2, absl::Seconds(60));
   REQUIRE(ended.ok());
   CHECK(ended->rounds_committed() == 2);
   CHECK(ended->latest_model_version() == 2);

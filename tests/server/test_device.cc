@@ -16,6 +16,22 @@
 #include "secagg/testing/fake_random_source.h"
 
 namespace cohort::server::test_util {
+
+cohort::v1::RoundPhase StalledPhase(StopAt stop) {
+  switch (stop) {
+    case StopAt::kBeforeKeys:
+      return cohort::v1::ROUND_PHASE_ADVERTISE_KEYS;
+    case StopAt::kAfterKeys:
+      return cohort::v1::ROUND_PHASE_SHARE_KEYS;
+    case StopAt::kAfterShares:
+      return cohort::v1::ROUND_PHASE_MASKED_INPUT;
+    case StopAt::kAfterMaskedInput:
+      return cohort::v1::ROUND_PHASE_UNMASKING;
+    case StopAt::kNever:
+      break;
+  }
+  return cohort::v1::ROUND_PHASE_UNSPECIFIED;
+}
 namespace {
 
 using cohort::v1::RoundPhase;
@@ -32,7 +48,67 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
   return context;
 }
 
+// A device call, sent again while it runs out of time: the server accepts identical repeats
+// (docs/protocol.md), and on a loaded machine one call can take longer than its deadline, which
+// says nothing about the server. A server that is gone (UNAVAILABLE) is not retried: the
+// recovery tests kill it on purpose.
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+
+template <typename Call>
+grpc::Status Retried(absl::Time until, Call call) {
+  while (true) {
+    auto context = Context(kCallTimeout);
+    grpc::Status s = call(context.get());
+    if (s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED || absl::Now() > until) return s;
+  }
+}
+
 }  // namespace
+
+void DeviceLog::Done(RoundPhase phase) {
+  absl::MutexLock lock(&mu_);
+  ++done_[phase];
+}
+
+int DeviceLog::DoneWith(RoundPhase phase) const {
+  absl::MutexLock lock(&mu_);
+  auto it = done_.find(phase);
+  return it == done_.end() ? 0 : it->second;
+}
+
+bool DeviceLog::AwaitDoneWith(RoundPhase phase, int n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [&]() {
+    auto it = done_.find(phase);
+    return it != done_.end() && it->second >= n;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+PhaseGate::PhaseGate(RoundPhase phase) : phase_(phase) {}
+
+PhaseGate::~PhaseGate() { Open(); }
+
+std::function<void(RoundPhase)> PhaseGate::Hook() {
+  return [state = state_, held_phase = phase_](RoundPhase phase) {
+    if (phase != held_phase) return;
+    absl::MutexLock lock(&state->mu);
+    ++state->held;
+    state->mu.Await(absl::Condition(&state->open));
+  };
+}
+
+bool PhaseGate::AwaitHeld(int n, absl::Duration timeout) {
+  State& state = *state_;
+  absl::MutexLock lock(&state.mu);
+  auto reached = [&state, n]() { return state.held >= n; };
+  return state.mu.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+void PhaseGate::Open() {
+  absl::MutexLock lock(&state_->mu);
+  state_->open = true;
+}
 
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
                                                      const std::vector<float>& delta,
@@ -70,8 +146,10 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     e->set_idle(true);
     e->set_battery_percent(90);
     cohort::v1::CheckInResponse response;
-    auto context = Context(absl::Seconds(10));
-    if (absl::Status s = FromGrpc(stub_->CheckIn(context.get(), request, &response), "CheckIn");
+    if (absl::Status s = FromGrpc(
+            Retried(deadline,
+                    [&](grpc::ClientContext* c) { return stub_->CheckIn(c, request, &response); }),
+            "CheckIn");
         !s.ok()) {
       return s;
     }
@@ -94,12 +172,10 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     wait.set_known_phase(known);
     wait.mutable_max_wait()->set_seconds(absl::ToInt64Seconds(options_.max_wait));
     cohort::v1::RoundUpdate update;
-    auto context = Context(options_.max_wait + absl::Seconds(5));
-    if (absl::Status s =
-            FromGrpc(stub_->WaitForPhase(context.get(), wait, &update), "WaitForPhase");
-        !s.ok()) {
-      return s;
-    }
+    auto context = Context(options_.max_wait + kCallTimeout);
+    const grpc::Status polled = stub_->WaitForPhase(context.get(), wait, &update);
+    if (polled.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) continue;  // poll again
+    if (absl::Status s = FromGrpc(polled, "WaitForPhase"); !s.ok()) return s;
     result.last_phase = update.phase();
     if (update.has_plan()) result.participant_index = update.plan().participant_index();
     if (update.phase() == cohort::v1::ROUND_PHASE_COMMITTED ||
@@ -116,12 +192,19 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     }
     if (update.phase() == known) continue;  // long-poll timed out without a change
     const cohort::v1::RoundPlan& plan = update.plan();
-    switch (update.phase()) {
+    const RoundPhase phase = update.phase();
+    if (phase != cohort::v1::ROUND_PHASE_FORMING && options_.on_phase) options_.on_phase(phase);
+    // Marks this device done with the phase: it acted (whatever the answer) or vanished.
+    auto done = [&] {
+      if (options_.log != nullptr) options_.log->Done(phase);
+    };
+    switch (phase) {
       case cohort::v1::ROUND_PHASE_FORMING:
         break;
       case cohort::v1::ROUND_PHASE_ADVERTISE_KEYS: {
         if (options_.stop_at == StopAt::kBeforeKeys) {
           result.vanished = true;
+          done();
           return result;
         }
         secagg::SecAggClientOptions o;
@@ -140,17 +223,21 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         request.set_cipher_public_key(client->cipher_public_key().ToBytes());
         request.set_mask_public_key(client->mask_public_key().ToBytes());
         cohort::v1::AdvertiseKeysResponse response;
-        auto ctx = Context(absl::Seconds(10));
-        if (absl::Status s =
-                FromGrpc(stub_->AdvertiseKeys(ctx.get(), request, &response), "AdvertiseKeys");
+        if (absl::Status s = FromGrpc(Retried(deadline,
+                                              [&](grpc::ClientContext* c) {
+                                                return stub_->AdvertiseKeys(c, request, &response);
+                                              }),
+                                      "AdvertiseKeys");
             !s.ok()) {
           return s;
         }
+        done();
         break;
       }
       case cohort::v1::ROUND_PHASE_SHARE_KEYS: {
         if (options_.stop_at == StopAt::kAfterKeys) {
           result.vanished = true;
+          done();
           return result;
         }
         std::vector<secagg::NeighbourPublicKeys> keys;
@@ -171,16 +258,21 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           e->set_ciphertext(s.ciphertext);
         }
         cohort::v1::ShareKeysResponse response;
-        auto ctx = Context(absl::Seconds(10));
-        if (absl::Status s = FromGrpc(stub_->ShareKeys(ctx.get(), request, &response), "ShareKeys");
+        if (absl::Status s = FromGrpc(Retried(deadline,
+                                              [&](grpc::ClientContext* c) {
+                                                return stub_->ShareKeys(c, request, &response);
+                                              }),
+                                      "ShareKeys");
             !s.ok()) {
           return s;
         }
+        done();
         break;
       }
       case cohort::v1::ROUND_PHASE_MASKED_INPUT: {
         if (options_.stop_at == StopAt::kAfterShares) {
           result.vanished = true;
+          done();
           return result;
         }
         // Download the model in chunks and check it.
@@ -193,9 +285,11 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           request.set_offset(static_cast<int64_t>(model.size()));
           request.set_max_bytes(options_.download_chunk_bytes);
           cohort::v1::ModelChunk chunk;
-          auto ctx = Context(absl::Seconds(10));
-          if (absl::Status s =
-                  FromGrpc(stub_->DownloadModel(ctx.get(), request, &chunk), "DownloadModel");
+          if (absl::Status s = FromGrpc(Retried(deadline,
+                                                [&](grpc::ClientContext* c) {
+                                                  return stub_->DownloadModel(c, request, &chunk);
+                                                }),
+                                        "DownloadModel");
               !s.ok()) {
             return s;
           }
@@ -249,18 +343,21 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           request.set_chunk_index(i);
           request.set_data(std::move(data));
           cohort::v1::UploadMaskedInputResponse response;
-          auto ctx = Context(absl::Seconds(10));
-          const grpc::Status s = stub_->UploadMaskedInput(ctx.get(), request, &response);
+          const grpc::Status s = Retried(deadline, [&](grpc::ClientContext* c) {
+            return stub_->UploadMaskedInput(c, request, &response);
+          });
           if (!s.ok()) {
             result.upload_error = s.error_code();
             break;
           }
         }
+        done();
         break;
       }
       case cohort::v1::ROUND_PHASE_UNMASKING: {
         if (options_.stop_at == StopAt::kAfterMaskedInput) {
           result.vanished = true;
+          done();
           return result;
         }
         std::vector<int32_t> surviving(update.unmasking().surviving_neighbours().begin(),
@@ -281,18 +378,22 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           }
         }
         cohort::v1::SubmitUnmaskingResponse response;
-        auto ctx = Context(absl::Seconds(10));
-        if (absl::Status s =
-                FromGrpc(stub_->SubmitUnmasking(ctx.get(), request, &response), "SubmitUnmasking");
+        if (absl::Status s = FromGrpc(Retried(deadline,
+                                              [&](grpc::ClientContext* c) {
+                                                return stub_->SubmitUnmasking(c, request,
+                                                                              &response);
+                                              }),
+                                      "SubmitUnmasking");
             !s.ok()) {
           return s;
         }
+        done();
         break;
       }
       default:
         break;
     }
-    known = update.phase();
+    known = phase;
   }
 }
 

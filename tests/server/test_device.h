@@ -16,11 +16,14 @@
 // This class is not thread-safe; run each device on its own thread.
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cohort/v1/device.grpc.pb.h"
 
@@ -34,6 +37,53 @@ enum class StopAt {
   kAfterMaskedInput,  // uploads, then vanishes in UNMASKING
 };
 
+// The phase a device that stops at `stop` leaves unfinished: the round waits in it for the
+// deadline (UNSPECIFIED for kNever).
+cohort::v1::RoundPhase StalledPhase(StopAt stop);
+
+// What test devices did, phase by phase, so that a test waits for an event ("every device is
+// done with MASKED_INPUT") instead of for a time. A device is done with a phase once its calls
+// for it returned (whatever they answered) or once it vanished in it.
+// This class is thread-safe.
+class DeviceLog {
+ public:
+  void Done(cohort::v1::RoundPhase phase);
+  int DoneWith(cohort::v1::RoundPhase phase) const;
+  // Blocks until DoneWith(phase) >= n; false if `timeout` (real time) passes first.
+  bool AwaitDoneWith(cohort::v1::RoundPhase phase, int n, absl::Duration timeout) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<cohort::v1::RoundPhase, int> done_ ABSL_GUARDED_BY(mu_);
+};
+
+// Holds devices as they reach `phase`, before they act in it, until the test opens the gate:
+// the test can then act (stop the database, kill the server) at a known point of the round.
+//   PhaseGate gate(cohort::v1::ROUND_PHASE_MASKED_INPUT);
+//   options.on_phase = gate.Hook();
+//   REQUIRE(gate.AwaitHeld(6, absl::Seconds(60)));  ...  gate.Open();
+// The destructor opens the gate; declare it after the devices' futures, so that a test that
+// fails early releases its devices before it waits for them. This class is thread-safe.
+class PhaseGate {
+ public:
+  explicit PhaseGate(cohort::v1::RoundPhase phase);
+  ~PhaseGate();
+  std::function<void(cohort::v1::RoundPhase)> Hook();
+  // Blocks until `n` devices are held; false if `timeout` (real time) passes first.
+  bool AwaitHeld(int n, absl::Duration timeout);
+  void Open();
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    int held ABSL_GUARDED_BY(mu) = 0;
+    bool open ABSL_GUARDED_BY(mu) = false;
+  };
+  const cohort::v1::RoundPhase phase_;
+  // Shared with the hooks, which may still be running when the gate goes away.
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 struct TestDeviceOptions {
   std::string population;
   std::string device_id;     // 16..128 printable ASCII
@@ -44,6 +94,10 @@ struct TestDeviceOptions {
   uint64_t seed = 1;
   absl::Duration max_wait = absl::Seconds(10);
   int64_t download_chunk_bytes = 0;  // 0 = server default
+  DeviceLog* log = nullptr;          // optional, not owned
+  // Called when the device learns of a phase it is about to act in (before it acts or
+  // vanishes); a test may block in it to hold the device at that point.
+  std::function<void(cohort::v1::RoundPhase)> on_phase;
 };
 
 class TestDevice {

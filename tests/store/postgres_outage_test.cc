@@ -23,6 +23,7 @@ namespace {
 
 using cohort::testing::PostgresCluster;
 using test_util::MakeModel;
+using test_util::MakeOptimizerState;
 using test_util::MakeRound;
 using test_util::MakeTask;
 
@@ -54,8 +55,9 @@ class Committer {
     while (!stop_.load()) {
       cohort::v1::Task task = MakeTask("t1");
       task.set_latest_model_version(next);
-      const absl::Status status = store_->CommitRound(
-          MakeRound("t1", next, cohort::v1::ROUND_PHASE_COMMITTED), MakeModel(next), task);
+      const absl::Status status =
+          store_->CommitRound(MakeRound("t1", next, cohort::v1::ROUND_PHASE_COMMITTED),
+                              MakeModel(next), task, MakeOptimizerState(next));
       if (status.ok()) {
         absl::MutexLock lock(&mu_);
         acked_.push_back(next++);

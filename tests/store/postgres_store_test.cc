@@ -73,7 +73,7 @@ TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
   task.set_latest_model_version(1);
   REQUIRE(store
               ->CommitRound(test_util::MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                            test_util::MakeModel(1, 1000), task)
+                            test_util::MakeModel(1, 1000), task, test_util::MakeOptimizerState(1))
               .ok());
   auto value = [](const std::string& sql) {
     absl::StatusOr<std::string> v = Cluster().QueryValue("contract", sql);
@@ -92,6 +92,8 @@ TEST_CASE("PostgresStore_KeepsQueryableColumnsBesideTheMessages") {
         "ROUND_PHASE_COMMITTED 1 13");
   CHECK(value("SELECT started_at = to_timestamp(1700000001) FROM rounds") == "t");
   CHECK(value("SELECT ended_at IS NULL FROM rounds") == "t");
+  CHECK(value("SELECT kind || ' ' || steps FROM optimizer_states WHERE version = 1") ==
+        "KIND_FEDADAM 1");
 }
 
 TEST_CASE("PostgresStore_KeepsThePrivacySpentInColumnsAndTheLedger") {
@@ -107,7 +109,8 @@ TEST_CASE("PostgresStore_KeepsThePrivacySpentInColumnsAndTheLedger") {
   round.mutable_privacy()->set_charged(true);
   round.mutable_privacy()->set_round_epsilon(0.75);
   round.mutable_privacy()->set_epsilon_spent(0.75);
-  REQUIRE(store->CommitRound(round, test_util::MakeModel(1), task).ok());
+  REQUIRE(store->CommitRound(round, test_util::MakeModel(1), task, test_util::MakeOptimizerState(1))
+              .ok());
   auto value = [](const std::string& sql) {
     absl::StatusOr<std::string> v = Cluster().QueryValue("contract", sql);
     INFO(sql << " -> " << v.status().ToString());

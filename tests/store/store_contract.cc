@@ -91,6 +91,17 @@ Task MakeTask(const std::string& task_id, const std::string& population) {
   return task;
 }
 
+cohort::v1::ServerOptimizerState MakeOptimizerState(int64_t steps, int floats, int seed) {
+  cohort::v1::ServerOptimizerState state;
+  state.set_kind(cohort::v1::ServerOptimizerConfig::KIND_FEDADAM);
+  state.set_steps(steps);
+  for (int i = 0; i < floats; ++i) {
+    state.add_first_moment(0.125 * (i - 7) + steps + 0.5 * seed);
+    state.add_second_moment(1e-6 * (1 + i + seed) + 0.01 * static_cast<double>(steps));
+  }
+  return state;
+}
+
 Model MakeModel(int64_t version, int floats, int seed) {
   Model model;
   model.set_version(version);
@@ -212,7 +223,8 @@ void ModelContract(const StoreFactory& factory) {
     auto store = NewStoreWithTask(factory, "t1");
     for (int64_t v = 1; v <= 3; ++v) {
       REQUIRE_OK(store->CommitRound(MakeRound("t1", v, cohort::v1::ROUND_PHASE_COMMITTED),
-                                    MakeModel(v), Committed(MakeTask("t1"), v)));
+                                    MakeModel(v), Committed(MakeTask("t1"), v),
+                                    MakeOptimizerState(v)));
     }
     auto latest = store->GetLatestModel("t1");
     REQUIRE_OK(latest);
@@ -282,17 +294,27 @@ void RoundContract(const StoreFactory& factory) {
     REQUIRE_CODE(store->ListRounds("t1", -1, 10), absl::StatusCode::kInvalidArgument);
     REQUIRE_CODE(store->ListRounds("t1", 0, -1), absl::StatusCode::kInvalidArgument);
   }
-  SECTION("FailUnfinishedRounds_FailsOnlyRoundsInFlight") {
+  SECTION("FailUnfinishedRounds_FailsOnlyRoundsInFlightAndCountsThemInTheirTasks") {
     auto store = NewStoreWithTask(factory, "t1");
     REQUIRE_OK(store->CreateTask(MakeTask("t2"), MakeModel(0)));
     REQUIRE_OK(store->CommitRound(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                                  MakeModel(1), Committed(MakeTask("t1"), 1)));
+                                  MakeModel(1), Committed(MakeTask("t1"), 1),
+                                  MakeOptimizerState(1)));
     RoundSummary failed = MakeRound("t1", 2, cohort::v1::ROUND_PHASE_FAILED);
     failed.set_failure_reason("too few devices");
     REQUIRE_OK(store->PutRound(failed));
     const RoundSummary in_flight = MakeRound("t1", 3, cohort::v1::ROUND_PHASE_MASKED_INPUT);
     REQUIRE_OK(store->PutRound(in_flight));
     REQUIRE_OK(store->PutRound(MakeRound("t2", 1, cohort::v1::ROUND_PHASE_FORMING)));
+    // t1: three rounds asked for, the one in flight among them; t2 runs without end.
+    Task t1 = Committed(MakeTask("t1"), 1);
+    t1.set_rounds_failed(1);
+    t1.set_rounds_remaining(3);
+    REQUIRE_OK(store->UpdateTask(t1));
+    Task t2 = MakeTask("t2");
+    t2.set_continuous(true);
+    t2.set_rounds_remaining(0);
+    REQUIRE_OK(store->UpdateTask(t2));
 
     auto count = store->FailUnfinishedRounds("server restart");
     REQUIRE_OK(count);
@@ -311,19 +333,34 @@ void RoundContract(const StoreFactory& factory) {
     REQUIRE(other->size() == 1);
     CHECK(other->front().phase() == cohort::v1::ROUND_PHASE_FAILED);
 
+    Task t1_after = t1;
+    t1_after.set_rounds_failed(2);
+    t1_after.set_rounds_remaining(2);
+    auto stored_t1 = store->GetTask("t1");
+    REQUIRE_OK(stored_t1);
+    CHECK(SameMessage(*stored_t1, t1_after));
+    Task t2_after = t2;
+    t2_after.set_rounds_failed(t2.rounds_failed() + 1);
+    auto stored_t2 = store->GetTask("t2");
+    REQUIRE_OK(stored_t2);
+    CHECK(SameMessage(*stored_t2, t2_after));
+
     auto again = store->FailUnfinishedRounds("server restart");
     REQUIRE_OK(again);
     CHECK(*again == 0);
+    stored_t1 = store->GetTask("t1");
+    REQUIRE_OK(stored_t1);
+    CHECK(SameMessage(*stored_t1, t1_after));
   }
 }
 
 void CommitRoundContract(const StoreFactory& factory) {
-  SECTION("CommitRound_StoresModelRoundAndTaskTogether") {
+  SECTION("CommitRound_StoresModelOptimizerStateRoundAndTaskTogether") {
     auto store = NewStoreWithTask(factory, "t1");
     REQUIRE_OK(store->PutRound(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_UNMASKING)));
     const RoundSummary round = MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED);
     const Task task = Committed(MakeTask("t1"), 1);
-    REQUIRE_OK(store->CommitRound(round, MakeModel(1), task));
+    REQUIRE_OK(store->CommitRound(round, MakeModel(1), task, MakeOptimizerState(1)));
     auto model = store->GetModel("t1", 1);
     REQUIRE_OK(model);
     CHECK(SameMessage(*model, MakeModel(1)));
@@ -334,21 +371,40 @@ void CommitRoundContract(const StoreFactory& factory) {
     auto stored = store->GetTask("t1");
     REQUIRE_OK(stored);
     CHECK(SameMessage(*stored, task));
+    auto state = store->GetOptimizerState("t1", 1);
+    REQUIRE_OK(state);
+    CHECK(SameMessage(*state, MakeOptimizerState(1)));
+    // The initial model has no optimizer state; an unknown task none either.
+    REQUIRE_CODE(store->GetOptimizerState("t1", 0), absl::StatusCode::kNotFound);
+    REQUIRE_CODE(store->GetOptimizerState("nope", 1), absl::StatusCode::kNotFound);
+  }
+  SECTION("CommitRound_KeepsTheOptimizerStateOfEachVersion") {
+    auto store = NewStoreWithTask(factory, "t1");
+    for (int64_t v = 1; v <= 3; ++v) {
+      REQUIRE_OK(store->CommitRound(MakeRound("t1", v, cohort::v1::ROUND_PHASE_COMMITTED),
+                                    MakeModel(v), Committed(MakeTask("t1"), v),
+                                    MakeOptimizerState(v, 1000, 3)));
+    }
+    for (int64_t v = 1; v <= 3; ++v) {
+      auto state = store->GetOptimizerState("t1", v);
+      REQUIRE_OK(state);
+      CHECK(SameMessage(*state, MakeOptimizerState(v, 1000, 3)));
+    }
   }
   SECTION("CommitRound_DuplicateVersionChangesNothing") {
     auto store = NewStoreWithTask(factory, "t1");
     const Task after_first = Committed(MakeTask("t1"), 1);
     REQUIRE_OK(store->CommitRound(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                                  MakeModel(1), after_first));
+                                  MakeModel(1), after_first, MakeOptimizerState(1)));
     Task bogus = Committed(MakeTask("t1"), 1);
     bogus.set_rounds_committed(99);
     bogus.set_state(cohort::v1::TASK_STATE_PAUSED);
     REQUIRE_CODE(store->CommitRound(MakeRound("t1", 2, cohort::v1::ROUND_PHASE_COMMITTED),
-                                    MakeModel(1, 16, 7), bogus),
+                                    MakeModel(1, 16, 7), bogus, MakeOptimizerState(1, 16, 7)),
                  absl::StatusCode::kAlreadyExists);
     // Version 0 (the initial model) counts too.
     REQUIRE_CODE(store->CommitRound(MakeRound("t1", 2, cohort::v1::ROUND_PHASE_COMMITTED),
-                                    MakeModel(0, 16, 7), bogus),
+                                    MakeModel(0, 16, 7), bogus, MakeOptimizerState(0, 16, 7)),
                  absl::StatusCode::kAlreadyExists);
 
     auto task = store->GetTask("t1");
@@ -360,6 +416,10 @@ void CommitRoundContract(const StoreFactory& factory) {
     auto initial = store->GetModel("t1", 0);
     REQUIRE_OK(initial);
     CHECK(SameMessage(*initial, MakeModel(0)));
+    auto state = store->GetOptimizerState("t1", 1);
+    REQUIRE_OK(state);
+    CHECK(SameMessage(*state, MakeOptimizerState(1)));
+    REQUIRE_CODE(store->GetOptimizerState("t1", 0), absl::StatusCode::kNotFound);
     auto rounds = store->ListRounds("t1", 0, 10);
     REQUIRE_OK(rounds);
     CHECK(RoundNumbers(*rounds) == std::vector<int64_t>{1});
@@ -367,7 +427,7 @@ void CommitRoundContract(const StoreFactory& factory) {
   SECTION("CommitRound_UnknownTaskIsNotFoundAndStoresNothing") {
     auto store = factory();
     REQUIRE_CODE(store->CommitRound(MakeRound("nope", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                                    MakeModel(1), MakeTask("nope")),
+                                    MakeModel(1), MakeTask("nope"), MakeOptimizerState(1)),
                  absl::StatusCode::kNotFound);
     REQUIRE_CODE(store->GetModel("nope", 1), absl::StatusCode::kNotFound);
     REQUIRE_CODE(store->ListRounds("nope", 0, 10), absl::StatusCode::kNotFound);
@@ -375,10 +435,12 @@ void CommitRoundContract(const StoreFactory& factory) {
   SECTION("CommitRound_RoundOfAnotherTaskIsInvalidArgument") {
     auto store = NewStoreWithTask(factory, "t1");
     REQUIRE_OK(store->CreateTask(MakeTask("t2"), MakeModel(0)));
-    REQUIRE_CODE(store->CommitRound(MakeRound("t2", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                                    MakeModel(1), Committed(MakeTask("t1"), 1)),
-                 absl::StatusCode::kInvalidArgument);
+    REQUIRE_CODE(
+        store->CommitRound(MakeRound("t2", 1, cohort::v1::ROUND_PHASE_COMMITTED), MakeModel(1),
+                           Committed(MakeTask("t1"), 1), MakeOptimizerState(1)),
+        absl::StatusCode::kInvalidArgument);
     REQUIRE_CODE(store->GetModel("t1", 1), absl::StatusCode::kNotFound);
+    REQUIRE_CODE(store->GetOptimizerState("t1", 1), absl::StatusCode::kNotFound);
   }
 }
 
@@ -416,7 +478,7 @@ void PrivacyContract(const StoreFactory& factory) {
     const Task task = WithPrivacy(Committed(MakeTask("t1"), 1), 1, 1.25, 3.0);
     const RoundSummary round =
         Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 1.25, 1.25);
-    REQUIRE_OK(store->CommitRound(round, MakeModel(1), task));
+    REQUIRE_OK(store->CommitRound(round, MakeModel(1), task, MakeOptimizerState(1)));
     auto stored = store->GetTask("t1");
     REQUIRE_OK(stored);
     CHECK(SameMessage(stored->privacy(), task.privacy()));
@@ -431,7 +493,8 @@ void PrivacyContract(const StoreFactory& factory) {
     REQUIRE_OK(store->CreateTask(WithPrivacy(MakeTask("t1"), 0, 0, 3.0), MakeModel(0)));
     REQUIRE_CODE(
         store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 3.5, 3.5),
-                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.5, 3.0)),
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.5, 3.0),
+                           MakeOptimizerState(1)),
         absl::StatusCode::kFailedPrecondition);
     REQUIRE_CODE(store->GetModel("t1", 1), absl::StatusCode::kNotFound);
     auto rounds = store->ListRounds("t1", 0, 10);
@@ -443,14 +506,16 @@ void PrivacyContract(const StoreFactory& factory) {
     // Spending exactly the budget is allowed.
     REQUIRE_OK(
         store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 3.0, 3.0),
-                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.0, 3.0)));
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 1, 3.0, 3.0),
+                           MakeOptimizerState(1)));
   }
   SECTION("UpdateTask_RefusesAStaleTaskThatForgetsSpending") {
     auto store = factory();
     REQUIRE_OK(store->CreateTask(WithPrivacy(MakeTask("t1"), 0, 0, 3.0), MakeModel(0)));
     REQUIRE_OK(
         store->CommitRound(Charged(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED), 1.0, 1.0),
-                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 2, 1.5, 3.0)));
+                           MakeModel(1), WithPrivacy(Committed(MakeTask("t1"), 1), 2, 1.5, 3.0),
+                           MakeOptimizerState(1)));
     REQUIRE_CODE(store->UpdateTask(WithPrivacy(Committed(MakeTask("t1"), 1), 1, 1.0, 3.0)),
                  absl::StatusCode::kFailedPrecondition);
     REQUIRE_CODE(store->UpdateTask(WithPrivacy(Committed(MakeTask("t1"), 1), 2, 3.5, 3.0)),
@@ -635,7 +700,8 @@ void ConcurrencyContract(const StoreFactory& factory) {
           count(store->PutRound(MakeRound(id, v, cohort::v1::ROUND_PHASE_MASKED_INPUT)));
           count(store->RecordParticipation({Record(id, "d", kT0 + absl::Seconds(v), v)}));
           count(store->CommitRound(MakeRound(id, v, cohort::v1::ROUND_PHASE_COMMITTED),
-                                   MakeModel(v, 16, t), Committed(MakeTask(id), v)));
+                                   MakeModel(v, 16, t), Committed(MakeTask(id), v),
+                                   MakeOptimizerState(v)));
           count(store->AppendAudit(Audit(kT0, absl::StrCat(id, "-", v))));
           count(StatusOf(store->GetLatestModel(id)));
         }
@@ -674,7 +740,7 @@ void ConcurrencyContract(const StoreFactory& factory) {
         Task task = Committed(MakeTask("t1"), 1);
         task.set_rounds_failed(t);  // tells which thread's task was stored
         results[t] = store->CommitRound(MakeRound("t1", 1, cohort::v1::ROUND_PHASE_COMMITTED),
-                                        MakeModel(1, 16, t), task);
+                                        MakeModel(1, 16, t), task, MakeOptimizerState(1));
       });
     }
     go.store(true);

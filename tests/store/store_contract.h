@@ -39,6 +39,8 @@ cohort::v1::Task MakeTask(const std::string& task_id, const std::string& populat
 cohort::v1::Model MakeModel(int64_t version, int floats = 16, int seed = 0);
 cohort::v1::RoundSummary MakeRound(const std::string& task_id, int64_t round_number,
                                    cohort::v1::RoundPhase phase);
+// A FEDADAM state of `steps` steps with `floats` values per moment derived from `seed`.
+cohort::v1::ServerOptimizerState MakeOptimizerState(int64_t steps, int floats = 16, int seed = 0);
 bool SameMessage(const google::protobuf::Message& a, const google::protobuf::Message& b);
 
 inline absl::Status StatusOf(const absl::Status& status) { return status; }

@@ -1,4 +1,4 @@
--- 0003_calibration_data: representative inputs a task's int8 inference artifacts are calibrated
+-- 0004_calibration_data: representative inputs a task's int8 inference artifacts are calibrated
 -- on (AdminService.AttachCalibrationData). One row per task, replaced on each attach; the
 -- examples are opaque bytes (little-endian float32, [n, input size]), never device data.
 CREATE TABLE calibration_data (
