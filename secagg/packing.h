@@ -39,7 +39,8 @@ absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulu
                                              size_t count);
 
 // sum[offset + j] = (sum[offset + j] + element j of `bytes`) mod 2^m for every packed element,
-// without an intermediate vector. The element count is floor(8 * bytes.size() / m).
+// without an intermediate vector. The element count is floor(8 * bytes.size() / m); a buffer
+// with 8 or more padding bits (bytes.size() != PackedSize(count, m)) is refused.
 absl::Status UnpackAndAccumulate(absl::string_view bytes, int modulus_bits, int64_t offset,
                                  absl::Span<uint64_t> sum);
 
