@@ -100,15 +100,19 @@ absl::StatusOr<std::string> Pack(absl::Span<const uint64_t> values, int modulus_
   return out;
 }
 
-absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
-                                             size_t count) {
+absl::Status CheckPacked(absl::string_view bytes, int modulus_bits, size_t count) {
   if (absl::Status s = CheckBits(modulus_bits); !s.ok()) return s;
   if (bytes.size() != PackedSize(count, modulus_bits)) {
     return absl::InvalidArgumentError(absl::StrCat(count, " elements of ", modulus_bits,
                                                    " bits take ", PackedSize(count, modulus_bits),
                                                    " bytes, got ", bytes.size()));
   }
-  if (absl::Status s = CheckPadding(bytes, count, modulus_bits); !s.ok()) return s;
+  return CheckPadding(bytes, count, modulus_bits);
+}
+
+absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
+                                             size_t count) {
+  if (absl::Status s = CheckPacked(bytes, modulus_bits, count); !s.ok()) return s;
   std::vector<uint64_t> out(count);
   ForEachElement(bytes, modulus_bits, count, [&](size_t j, uint64_t v) { out[j] = v; });
   return out;

@@ -34,6 +34,9 @@ size_t PackedSize(size_t count, int modulus_bits);
 
 absl::StatusOr<std::string> Pack(absl::Span<const uint64_t> values, int modulus_bits);
 
+// OK when `bytes` is a packing of exactly `count` elements: the right size and zero padding.
+absl::Status CheckPacked(absl::string_view bytes, int modulus_bits, size_t count);
+
 // Unpacks exactly `count` elements; INVALID_ARGUMENT if bytes.size() != PackedSize(count, m).
 absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
                                              size_t count);

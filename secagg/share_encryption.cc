@@ -19,10 +19,12 @@ void AppendU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-std::string AssociatedData(absl::string_view round_id, int32_t sender, int32_t recipient) {
+std::string AssociatedData(absl::string_view round_id, absl::string_view plan_digest,
+                           int32_t sender, int32_t recipient) {
   std::string ad = "cohort/secagg/v1 share-bundle";
   AppendU32(ad, static_cast<uint32_t>(round_id.size()));
   ad.append(round_id.data(), round_id.size());
+  ad.append(plan_digest.data(), plan_digest.size());
   AppendU32(ad, static_cast<uint32_t>(sender));
   AppendU32(ad, static_cast<uint32_t>(recipient));
   return ad;
@@ -33,13 +35,14 @@ const uint8_t* U8(absl::string_view s) { return reinterpret_cast<const uint8_t*>
 }  // namespace
 
 absl::StatusOr<std::string> SealShareBundle(const SecretKey& key, absl::string_view round_id,
-                                            int32_t sender_index, int32_t recipient_index,
-                                            absl::string_view plaintext, RandomSource& random) {
+                                            absl::string_view plan_digest, int32_t sender_index,
+                                            int32_t recipient_index, absl::string_view plaintext,
+                                            RandomSource& random) {
   if (sender_index < 1 || recipient_index < 1 || sender_index == recipient_index) {
     return absl::InvalidArgumentError(absl::StrCat("bad sender/recipient indices ", sender_index,
                                                    " -> ", recipient_index));
   }
-  const std::string ad = AssociatedData(round_id, sender_index, recipient_index);
+  const std::string ad = AssociatedData(round_id, plan_digest, sender_index, recipient_index);
   std::string out(kAeadNonceSize + plaintext.size() + kAeadTagSize, '\0');
   uint8_t* nonce = reinterpret_cast<uint8_t*>(out.data());
   random.Fill(absl::MakeSpan(nonce, kAeadNonceSize));
@@ -59,13 +62,13 @@ absl::StatusOr<std::string> SealShareBundle(const SecretKey& key, absl::string_v
 }
 
 absl::StatusOr<std::string> OpenShareBundle(const SecretKey& key, absl::string_view round_id,
-                                            int32_t sender_index, int32_t recipient_index,
-                                            absl::string_view ciphertext) {
+                                            absl::string_view plan_digest, int32_t sender_index,
+                                            int32_t recipient_index, absl::string_view ciphertext) {
   if (ciphertext.size() < kAeadOverhead) {
     return absl::DataLossError(absl::StrCat("share bundle from ", sender_index, " is truncated (",
                                             ciphertext.size(), " bytes)"));
   }
-  const std::string ad = AssociatedData(round_id, sender_index, recipient_index);
+  const std::string ad = AssociatedData(round_id, plan_digest, sender_index, recipient_index);
   const size_t body = ciphertext.size() - kAeadOverhead;
   std::string plaintext(body, '\0');
   std::string tag(ciphertext.substr(kAeadNonceSize + body));

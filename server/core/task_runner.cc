@@ -44,9 +44,10 @@ bool IsLegalTaskTransition(TaskState from, TaskState to) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
-    cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number, Store* store,
-    CoordinatorObserver* observer, secagg::RandomSource* random) {
+absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(cohort::v1::Task task,
+                                                               cohort::v1::Model latest_model,
+                                                               int64_t last_round_number,
+                                                               Services services) {
   const int64_t num_parameters = static_cast<int64_t>(latest_model.parameters().size() / 4);
   absl::StatusOr<std::unique_ptr<codec::ServerOptimizer>> optimizer =
       codec::CreateServerOptimizer(task.config().optimizer(), num_parameters);
@@ -56,23 +57,42 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   }
   task.set_latest_model_version(latest_model.version());
   task.clear_current_round();
+  std::shared_ptr<const secagg::ParameterTable> parameters;
+  absl::Status refusal =
+      CheckThreatModelServed(task.config().secagg(), services.key_verifier != nullptr);
+  if (refusal.ok() && task.config().secagg().enabled()) {
+    // A stored task whose parameters cannot be computed is paused, like a refused one, rather
+    // than failing the recovery of every other task.
+    absl::StatusOr<std::shared_ptr<const secagg::ParameterTable>> table =
+        SecAggParameterTable(task.config());
+    if (table.ok()) {
+      parameters = *std::move(table);
+    } else {
+      refusal = table.status();
+    }
+  }
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
-      last_round_number, store, observer, random, std::move(*optimizer)));
+      last_round_number, services, std::move(*optimizer), std::move(parameters),
+      std::move(refusal)));
 }
 
 TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
-                       int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-                       secagg::RandomSource* random,
-                       std::unique_ptr<codec::ServerOptimizer> optimizer)
+                       int64_t last_round_number, Services services,
+                       std::unique_ptr<codec::ServerOptimizer> optimizer,
+                       std::shared_ptr<const secagg::ParameterTable> parameters,
+                       absl::Status refusal)
     : task_(std::move(task)),
       model_(std::move(model)),
       last_round_number_(last_round_number),
-      store_(store),
-      observer_(observer),
-      random_(random),
+      store_(services.store),
+      observer_(services.observer),
+      random_(services.random),
+      key_verifier_(services.key_verifier),
+      parameters_(std::move(parameters)),
+      offenders_(services.offenders),
       optimizer_(std::move(optimizer)),
-      refusal_(CheckThreatModelServed(task_.config().secagg())) {}
+      refusal_(std::move(refusal)) {}
 
 absl::Status TaskRunner::CheckServed() const {
   if (refusal_.ok()) return refusal_;
@@ -268,6 +288,8 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   setup.config = config();
   setup.base_model = model_;
   setup.random = random_;
+  setup.secagg_parameters = parameters_;
+  setup.key_verifier = key_verifier_;
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
                   current_->round_number(), current_->round_id(), model_->version());
@@ -377,6 +399,10 @@ void TaskRunner::Sync(absl::Time now) {
       if (absl::Status s = store_->PutRound(round->Summary()); !s.ok()) {
         COHORT_LOG_WARN("cannot persist round task={} error={}", task_id(), s.ToString());
       }
+    }
+    for (const std::string& pseudonym : round->TakeExcluded()) {
+      offenders_.Record(pseudonym, now);
+      if (observer_ != nullptr) observer_->OnDeviceExcluded(task_id());
     }
     if (round->TakeDirty() && observer_ != nullptr) observer_->OnRoundChanged(round->round_id());
     if (!round->ended()) return;

@@ -12,14 +12,25 @@
 // Pausing stops opening rounds; the round in flight finishes. A requested round counts as run
 // whether it commits or fails.
 //
-// Codes: StartRounds INVALID_ARGUMENT for a count < 1 without continuous; FAILED_PRECONDITION
-// for Abort without a round in flight, and for StartRounds and Resume of a task whose stored
-// configuration this build refuses (CheckThreatModelServed; such a task is paused, never run); store errors pass through (UNAVAILABLE, INTERNAL).
+// Secure aggregation: the task's parameter table (SecAggParameterTable) is computed once, in
+// Create, so opening a round never searches for parameters. Devices the task's rounds exclude
+// (their share bundles did not open) are recorded in its OffenderRegistry; CoolingOffUntil
+// tells the check-in path to refuse a repeat offender for a while.
+//
+// A task whose stored configuration this server refuses (CheckThreatModelServed) or whose
+// parameters cannot be computed is paused and never runs.
+//
+// Codes: StartRounds INVALID_ARGUMENT for
+// a count < 1 without continuous; FAILED_PRECONDITION for Abort without a round in flight, and
+// for StartRounds and Resume of a task whose stored configuration this server refuses
+// (CheckThreatModelServed; such a task is paused, never run); store errors pass through
+// (UNAVAILABLE, INTERNAL).
 // This class is not thread-safe (the Coordinator serializes calls).
 
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +40,12 @@
 #include "codec/server_optimizer.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/model.pb.h"
+#include "secagg/key_authenticity.h"
+#include "secagg/parameter_finder.h"
 #include "secagg/random_source.h"
 #include "server/core/aggregation.h"
 #include "server/core/observer.h"
+#include "server/core/offenders.h"
 #include "server/core/pace_steering.h"
 #include "server/core/round.h"
 #include "server/store/store.h"
@@ -40,12 +54,20 @@ namespace cohort::server {
 
 class TaskRunner {
  public:
+  struct Services {
+    Store* store = nullptr;                                         // required
+    CoordinatorObserver* observer = nullptr;                        // optional
+    secagg::RandomSource* random = nullptr;                         // required
+    const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;  // semi-malicious tasks
+    OffenderPolicy offenders;
+  };
   // `task` and `latest_model` as stored; `last_round_number` the highest stored round number.
+  // None of the services is owned. Slow with secure aggregation (the parameter search): call it
+  // outside the coordinator's lock.
   static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(cohort::v1::Task task,
                                                             cohort::v1::Model latest_model,
-                                                            int64_t last_round_number, Store* store,
-                                                            CoordinatorObserver* observer,
-                                                            secagg::RandomSource* random);
+                                                            int64_t last_round_number,
+                                                            Services services);
 
   const std::string& task_id() const { return task_.task_id(); }
   const cohort::v1::TaskConfig& config() const { return task_.config(); }
@@ -70,11 +92,16 @@ class TaskRunner {
   void Sync(absl::Time now);
 
   ArrivalRate& arrivals() { return arrivals_; }
+  // When a device this task excluded repeatedly may take part again, if it is cooling off.
+  std::optional<absl::Time> CoolingOffUntil(const std::string& pseudonym, absl::Time now) const {
+    return offenders_.CoolingOffUntil(pseudonym, now);
+  }
 
  private:
   TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
-             int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-             secagg::RandomSource* random, std::unique_ptr<codec::ServerOptimizer> optimizer);
+             int64_t last_round_number, Services services,
+             std::unique_ptr<codec::ServerOptimizer> optimizer,
+             std::shared_ptr<const secagg::ParameterTable> parameters, absl::Status refusal);
   void SetState(cohort::v1::TaskState next, absl::Time now);
   void MaybeOpenRound(absl::Time now);
   void Commit(absl::Time now);
@@ -94,6 +121,9 @@ class TaskRunner {
   Store* store_;
   CoordinatorObserver* observer_;
   secagg::RandomSource* random_;
+  const secagg::KeyAuthenticityVerifier* key_verifier_;
+  std::shared_ptr<const secagg::ParameterTable> parameters_;  // null without secure aggregation
+  OffenderRegistry offenders_;
   std::unique_ptr<codec::ServerOptimizer> optimizer_;  // keeps FedAvgM momentum across rounds
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last

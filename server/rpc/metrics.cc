@@ -40,6 +40,11 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                   .Name("cohort_rounds_total")
                   .Help("Rounds ended, by outcome")
                   .Register(registry)),
+      excluded_(prometheus::BuildCounter()
+                    .Name("cohort_devices_excluded_total")
+                    .Help("Devices a round excluded because their neighbours could not open the "
+                          "share bundles they signed, by task")
+                    .Register(registry)),
       parked_(&prometheus::BuildGauge()
                    .Name("cohort_parked_long_polls")
                    .Help("WaitForPhase calls currently parked")
@@ -65,6 +70,10 @@ void PrometheusMetrics::OnBytes(absl::string_view direction, int64_t bytes) {
 
 void PrometheusMetrics::OnRoundEnded(absl::string_view outcome) {
   rounds_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void PrometheusMetrics::OnDeviceExcluded(const std::string& task_id) {
+  excluded_.Add({{"task", task_id}}).Increment();
 }
 
 void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {

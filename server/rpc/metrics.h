@@ -33,6 +33,7 @@ class PrometheusMetrics : public CoordinatorObserver {
                      int32_t dropped) override;
   void OnBytes(absl::string_view direction, int64_t bytes) override;
   void OnRoundEnded(absl::string_view outcome) override;
+  void OnDeviceExcluded(const std::string& task_id) override;
 
   void OnDeviceCall(absl::string_view method, int code);
   prometheus::Gauge& parked_long_polls() { return *parked_; }
@@ -44,6 +45,7 @@ class PrometheusMetrics : public CoordinatorObserver {
   prometheus::Family<prometheus::Counter>& dropouts_;
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& rounds_;
+  prometheus::Family<prometheus::Counter>& excluded_;
   prometheus::Gauge* parked_;
 };
 

@@ -31,13 +31,14 @@ void SetSeconds(google::protobuf::Duration* d, double seconds) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(const std::string& device_ca_pem) {
   spdlog::set_level(spdlog::level::warn);  // keep test output to what fails
   std::unique_ptr<TestServer> test(new TestServer());
   test->store_ = NewMemoryStore();
   server::ServiceHost::Options options;
   options.store = test->store_.get();
   options.admin_token = kAdminToken;
+  options.device_ca_pem = device_ca_pem;
   absl::StatusOr<std::unique_ptr<server::ServiceHost>> host =
       server::ServiceHost::Create(std::move(options));
   if (!host.ok()) return host.status();

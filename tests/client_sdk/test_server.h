@@ -21,7 +21,8 @@ namespace cohort::client::test_util {
 // the stubs it hands out.
 class TestServer {
  public:
-  static absl::StatusOr<std::unique_ptr<TestServer>> Start();
+  // `device_ca_pem`: the operator's device CA, needed for semi-malicious tasks.
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start(const std::string& device_ca_pem = "");
   ~TestServer();
 
   std::string device_address() const;
