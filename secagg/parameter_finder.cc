@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "secagg/neighbour_graph.h"
 
 namespace cohort::secagg {
 namespace {
@@ -16,7 +17,7 @@ constexpr double kLn2 = 0.69314718055994530942;
 // Degrees tried before the complete graph (and the largest complete graph offered). SecAgg+
 // needs k = O(log n); past a few thousand a sparse graph saves nothing worth its analysis.
 constexpr int64_t kMaxDegree = 4000;
-constexpr int32_t kMaxParticipants = 10'000'000;
+constexpr int32_t kMaxParticipants = kMaxGraphParticipants;
 // Rates times n are rounded down after adding this, so 0.33 * 100 counts 33 devices, not 32
 // (binary floating point stores 0.33 a hair low); fcp's finder does the same.
 constexpr double kRateSlack = 1e-12;
@@ -317,7 +318,12 @@ absl::Status CheckSecurity(const ParameterOptions& options, int32_t k, int32_t t
     return absl::FailedPreconditionError(
         absl::StrFormat("threshold %d exceeds the degree %d", t, k));
   }
-  if (k >= m.n - 1) {
+  if (k > m.n - 1) {
+    // Not a graph of these n devices at all (found by fuzzing the plan check).
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "degree %d exceeds the %d other devices of a round of %d", k, m.n - 1, m.n));
+  }
+  if (k == m.n - 1) {
     const int64_t c = std::min(m.corrupt, m.n - 1);
     const bool secure = m.semi_malicious ? 2 * int64_t{t} > (m.n - 1) + c : int64_t{t} > c;
     if (!secure) {

@@ -417,6 +417,16 @@ TEST_CASE("CheckSecurity_SemiMaliciousNeedsMoreThanHalfTheDegree") {
         absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_CASE("CheckSecurity_RefusesADegreeAboveTheOtherDevices") {
+  // Found by fuzzing the plan check: k > n - 1 was taken for the complete graph.
+  const ParameterOptions o = Options(100, 0.0, 0.0);
+  auto s = CheckSecurity(o, 5120, 5);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("exceeds the 99 other devices") != absl::string_view::npos);
+  CHECK(CheckSecurity(o, 100, 5).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(CheckSecurity(o, 99, 5).ok());
+}
+
 TEST_CASE("CheckSecurity_CompleteGraphNeedsMoreThanTheCorruptCount") {
   const ParameterOptions o = Options(10, 0.1, 0.2);
   CHECK(CheckSecurity(o, 9, 2).code() == absl::StatusCode::kFailedPrecondition);

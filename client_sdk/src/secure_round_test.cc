@@ -119,6 +119,14 @@ TEST_CASE("CheckPlan_RefusesThresholdOne") {
         absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_CASE("CheckPlan_RefusesMoreNeighboursThanTheRoundHasDevices") {
+  v1::RoundPlan plan = PlanFor(1);
+  plan.mutable_secagg()->set_neighbour_degree(plan.secagg().num_participants() + 5);
+  const absl::Status s = CheckPlan(plan, {});
+  CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(s.message().find("unusable") != absl::string_view::npos);
+}
+
 TEST_CASE("CheckPlan_RefusesAThresholdOrDegreeWeakerThanItsOwnComputation") {
   // n = 1000 at 5% corruption: the finder needs k = 30 and t = 17 or so; the server sends a
   // threshold (then a degree) its own settings do not support.

@@ -34,6 +34,11 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
   return context;
 }
 
+// The deadline of one unary device call. Generous: on a loaded machine a call can wait this
+// long for the server's lock behind a thousand others (signature checks included), which says
+// nothing about the server; the phase deadlines are what the tests exercise.
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+
 }  // namespace
 
 absl::StatusOr<std::vector<uint64_t>> EncodeForRound(const cohort::v1::CodecParams& codec,
@@ -81,7 +86,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     e->set_idle(true);
     e->set_battery_percent(90);
     cohort::v1::CheckInResponse response;
-    auto context = Context(absl::Seconds(10));
+    auto context = Context(kCallTimeout);
     const grpc::Status checked_in = stub_->CheckIn(context.get(), request, &response);
     if (checked_in.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       // Refused outright (an impostor): the caller inspects this.
@@ -109,7 +114,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     wait.set_known_phase(known);
     wait.mutable_max_wait()->set_seconds(absl::ToInt64Seconds(options_.max_wait));
     cohort::v1::RoundUpdate update;
-    auto context = Context(options_.max_wait + absl::Seconds(5));
+    auto context = Context(options_.max_wait + kCallTimeout);
     if (absl::Status s =
             FromGrpc(stub_->WaitForPhase(context.get(), wait, &update), "WaitForPhase");
         !s.ok()) {
@@ -161,7 +166,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         request.set_mask_public_key(advertisement->mask_public_key.ToBytes());
         request.set_signature(advertisement->signature);
         cohort::v1::AdvertiseKeysResponse response;
-        auto ctx = Context(absl::Seconds(10));
+        auto ctx = Context(kCallTimeout);
         if (absl::Status s =
                 FromGrpc(stub_->AdvertiseKeys(ctx.get(), request, &response), "AdvertiseKeys");
             !s.ok()) {
@@ -218,7 +223,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           previous_shares_ = request;
         }
         cohort::v1::ShareKeysResponse response;
-        auto ctx = Context(absl::Seconds(10));
+        auto ctx = Context(kCallTimeout);
         if (absl::Status s = FromGrpc(stub_->ShareKeys(ctx.get(), request, &response), "ShareKeys");
             !s.ok()) {
           return s;
@@ -240,7 +245,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           request.set_offset(static_cast<int64_t>(model.size()));
           request.set_max_bytes(options_.download_chunk_bytes);
           cohort::v1::ModelChunk chunk;
-          auto ctx = Context(absl::Seconds(10));
+          auto ctx = Context(kCallTimeout);
           if (absl::Status s =
                   FromGrpc(stub_->DownloadModel(ctx.get(), request, &chunk), "DownloadModel");
               !s.ok()) {
@@ -274,7 +279,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
             r->set_pairwise_mask_seed(u.pairwise_seed.ToBytes());
           }
           cohort::v1::ReportSharesResponse response;
-          auto ctx = Context(absl::Seconds(10));
+          auto ctx = Context(kCallTimeout);
           const grpc::Status reported = stub_->ReportShares(ctx.get(), report, &response);
           // Refused when the device was excluded meanwhile: the next poll says DROPPED.
           if (!reported.ok() && reported.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
@@ -311,7 +316,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           request.set_chunk_index(i);
           request.set_data(std::move(data));
           cohort::v1::UploadMaskedInputResponse response;
-          auto ctx = Context(absl::Seconds(10));
+          auto ctx = Context(kCallTimeout);
           const grpc::Status s = stub_->UploadMaskedInput(ctx.get(), request, &response);
           if (!s.ok()) {
             result.upload_error = s.error_code();
@@ -354,7 +359,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           }
         }
         cohort::v1::SubmitUnmaskingResponse response;
-        auto ctx = Context(absl::Seconds(10));
+        auto ctx = Context(kCallTimeout);
         if (absl::Status s =
                 FromGrpc(stub_->SubmitUnmasking(ctx.get(), request, &response), "SubmitUnmasking");
             !s.ok()) {
@@ -371,7 +376,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         request.set_session_token(token);
         request.set_signature(*signature);
         cohort::v1::SignSurvivorsResponse response;
-        auto ctx = Context(absl::Seconds(10));
+        auto ctx = Context(kCallTimeout);
         if (absl::Status s =
                 FromGrpc(stub_->SignSurvivors(ctx.get(), request, &response), "SignSurvivors");
             !s.ok()) {

@@ -104,6 +104,17 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
     return absl::FailedPreconditionError(
         absl::StrCat("ShareKeys: participant ", index, " did not advertise keys"));
   }
+  if (p.shared) {
+    // A repeat is settled by comparison, before any signature is checked: resending accepted
+    // shares must not buy k signature verifications under the coordinator's lock.
+    std::map<int32_t, std::pair<std::string, std::string>> again;
+    for (const auto& s : req.shares()) {
+      again[s.recipient_index()] = {s.ciphertext(), s.signature()};
+    }
+    if (again == p.outgoing) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("ShareKeys: participant ", index, " already shared different ciphertexts"));
+  }
   std::map<int32_t, std::pair<std::string, std::string>> sent;
   for (int i = 0; i < req.shares_size(); ++i) {
     const auto& s = req.shares(i);
@@ -136,11 +147,6 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
     return absl::InvalidArgumentError(
         absl::StrCat("shares must hold exactly one ciphertext for each of the ", expected,
                      " neighbours in NeighbourKeys, got ", sent.size()));
-  }
-  if (p.shared) {
-    if (sent == p.outgoing) return absl::OkStatus();
-    return absl::FailedPreconditionError(
-        absl::StrCat("ShareKeys: participant ", index, " already shared different ciphertexts"));
   }
   int64_t bytes = 0;
   for (const auto& [r, ct] : sent) bytes += static_cast<int64_t>(ct.first.size());
