@@ -138,7 +138,8 @@ void BM_ServerUnmask(benchmark::State& state) {
     auto probe = *ServerUnmasking::Create(round.graph(), round.ServerOptions());
     for (int32_t w : round.masked_input()) {
       UnmaskingRequestLists req = probe->RequestFor(w);
-      auto shares = round.client(w).Unmask(req.surviving, req.dropped);
+      auto shares = round.client(w).Unmask(
+          {.surviving = req.surviving, .dropped = req.dropped, .excluded = req.excluded});
       if (shares.ok()) answers[w] = *std::move(shares);
     }
   }

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <utility>
 
@@ -13,18 +14,20 @@
 #include "secagg/prg.h"
 #include "secagg/shamir.h"
 #include "secagg/share_encryption.h"
+#include "secagg/signed_messages.h"
 
 namespace cohort::secagg {
 namespace {
 
 constexpr absl::string_view kMagic = "CSAC";
-constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kFormatVersion = 2;
 // Elements masked per pass over all streams: 64 KiB of values stays in L2 while every
 // neighbour's keystream is added, instead of streaming the whole chunk from memory per neighbour.
 constexpr size_t kMaskBlock = 8192;
 
 class Writer {
  public:
+  ~Writer() { OPENSSL_cleanse(out_.data(), out_.size()); }
   void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void I32(int32_t v) {
     const uint32_t u = static_cast<uint32_t>(v);
@@ -35,6 +38,10 @@ class Writer {
     out_.append(s.data(), s.size());
   }
   void Raw(absl::string_view s) { out_.append(s.data(), s.size()); }
+  void List(const std::vector<int32_t>& list) {
+    I32(static_cast<int32_t>(list.size()));
+    for (int32_t v : list) I32(v);
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -71,29 +78,54 @@ class Reader {
     in_.remove_prefix(n);
     return true;
   }
+  bool List(std::vector<int32_t>& list, int32_t max) {
+    int32_t size = 0;
+    if (!I32(size) || size < 0 || size > max) return false;
+    list.resize(static_cast<size_t>(size));
+    for (int32_t& v : list) {
+      if (!I32(v)) return false;
+    }
+    return true;
+  }
   bool done() const { return in_.empty(); }
 
  private:
   absl::string_view in_;
 };
 
+void Wipe(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+}
+
 absl::Status ValidateOptions(const SecAggClientOptions& o) {
   if (o.num_participants < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("num_participants ", o.num_participants,
-                                                   " must be >= 2"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_participants ", o.num_participants, " must be >= 2"));
   }
   if (o.self_index < 1 || o.self_index > o.num_participants) {
-    return absl::InvalidArgumentError(absl::StrCat("self_index ", o.self_index,
-                                                   " is outside 1..", o.num_participants));
+    return absl::InvalidArgumentError(
+        absl::StrCat("self_index ", o.self_index, " is outside 1..", o.num_participants));
   }
   const int32_t k = std::min(o.neighbour_degree, o.num_participants - 1);
-  if (o.threshold < 1 || o.threshold > k) {
+  // One share must never be enough to rebuild a secret.
+  if (o.threshold < 2 || o.threshold > k) {
     return absl::InvalidArgumentError(
-        absl::StrCat("threshold ", o.threshold, " is outside 1..", k, " (the degree)"));
+        absl::StrCat("threshold ", o.threshold, " is outside 2..", k, " (the degree)"));
+  }
+  // Against a server that lies about who dropped, the two requests it could split a neighbourhood
+  // into must not both reach t: 2t > k + (corrupt neighbours) >= k.
+  if (o.threat_model == ThreatModel::kSemiMalicious && 2 * o.threshold <= k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threshold ", o.threshold, " is at most half the degree ", k,
+                     ", which the semi-malicious model cannot allow"));
   }
   if (o.modulus_bits < kMinModulusBits || o.modulus_bits > kMaxModulusBits) {
-    return absl::InvalidArgumentError(absl::StrCat("modulus_bits ", o.modulus_bits,
-                                                   " is outside [8, 62]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("modulus_bits ", o.modulus_bits, " is outside [8, 62]"));
+  }
+  if (o.plan_digest.size() != kPlanDigestSize) {
+    return absl::InvalidArgumentError(absl::StrCat("plan_digest must be ", kPlanDigestSize,
+                                                   " bytes, got ", o.plan_digest.size()));
   }
   return absl::OkStatus();
 }
@@ -104,16 +136,16 @@ std::vector<int32_t> Sorted(absl::Span<const int32_t> v) {
   return out;
 }
 
-void Wipe(std::string& s) {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+bool HasDuplicates(const std::vector<int32_t>& sorted) {
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
 }
 
 }  // namespace
 
-SecAggClient::SecAggClient(SecAggClientOptions options, NeighbourGraph graph, KeyPair cipher_keys,
+SecAggClient::SecAggClient(SecAggClientOptions options, SigningKey identity, KeyPair cipher_keys,
                            KeyPair mask_keys, SecretKey self_mask_seed)
     : options_(std::move(options)),
-      graph_(std::move(graph)),
+      identity_(std::move(identity)),
       cipher_keys_(std::move(cipher_keys)),
       mask_keys_(std::move(mask_keys)),
       self_mask_seed_(self_mask_seed) {}
@@ -126,17 +158,14 @@ SecAggClient::~SecAggClient() {
 }
 
 absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(
-    const SecAggClientOptions& options, RandomSource& random) {
+    const SecAggClientOptions& options, const SigningKey& identity, RandomSource& random) {
   COHORT_RETURN_IF_ERROR(ValidateOptions(options));
-  COHORT_ASSIGN_OR_RETURN(NeighbourGraph graph,
-                          NeighbourGraph::Create(options.num_participants,
-                                                 options.neighbour_degree, options.graph_seed));
   KeyPair cipher_keys = KeyPair::Generate(random);
   KeyPair mask_keys = KeyPair::Generate(random);
   SecretKey seed;
   random.Fill(absl::MakeSpan(seed.mutable_data(), SecretKey::size()));
-  return std::unique_ptr<SecAggClient>(new SecAggClient(
-      options, std::move(graph), std::move(cipher_keys), std::move(mask_keys), seed));
+  return std::unique_ptr<SecAggClient>(
+      new SecAggClient(options, identity, std::move(cipher_keys), std::move(mask_keys), seed));
 }
 
 std::string SecAggClient::Serialize() const {
@@ -144,15 +173,27 @@ std::string SecAggClient::Serialize() const {
   w.Raw(kMagic);
   w.U8(kFormatVersion);
   w.Str(options_.round_id);
+  w.Str(options_.plan_digest);
   w.I32(options_.self_index);
   w.I32(options_.num_participants);
   w.I32(options_.neighbour_degree);
   w.I32(options_.threshold);
-  w.Str(options_.graph_seed);
   w.I32(options_.modulus_bits);
-  w.Raw(cipher_keys_.private_key().ToBytes());
-  w.Raw(mask_keys_.private_key().ToBytes());
-  w.Raw(self_mask_seed_.ToBytes());
+  w.U8(options_.threat_model == ThreatModel::kSemiMalicious ? 1 : 0);
+  std::string secret = identity_.SeedBytes();
+  w.Raw(secret);
+  Wipe(secret);
+  secret = cipher_keys_.private_key().ToBytes();
+  w.Raw(secret);
+  Wipe(secret);
+  secret = mask_keys_.private_key().ToBytes();
+  w.Raw(secret);
+  Wipe(secret);
+  secret = self_mask_seed_.ToBytes();
+  w.Raw(secret);
+  Wipe(secret);
+  w.Str(graph_seed_);
+  w.Str(roster_root_);
   w.U8(shared_keys_ ? 1 : 0);
   w.U8(received_shares_ ? 1 : 0);
   w.I32(static_cast<int32_t>(neighbours_.size()));
@@ -160,18 +201,23 @@ std::string SecAggClient::Serialize() const {
     w.I32(index);
     w.Raw(n.keys.cipher_public_key.ToBytes());
     w.Raw(n.keys.mask_public_key.ToBytes());
+    w.Raw(n.keys.signing_key.ToBytes());
+    w.Str(n.keys.signature);
+    w.Str(n.keys.credential);
     w.Str(n.outgoing_ciphertext);
-    w.U8(n.sent_shares ? 1 : 0);
+    w.Str(n.outgoing_signature);
+    w.U8(static_cast<uint8_t>((n.sent_shares ? 1 : 0) | (n.unopenable ? 2 : 0)));
     w.Str(n.mask_key_share);
     w.Str(n.self_mask_seed_share);
-    w.Raw(n.pairwise_seed.ToBytes());
+    secret = n.pairwise_seed.ToBytes();
+    w.Raw(secret);
+    Wipe(secret);
   }
+  w.U8(signed_survivors_.has_value() ? 1 : 0);
+  if (signed_survivors_.has_value()) w.List(*signed_survivors_);
   w.U8(answered_.has_value() ? 1 : 0);
   if (answered_.has_value()) {
-    for (const std::vector<int32_t>* list : {&answered_->first, &answered_->second}) {
-      w.I32(static_cast<int32_t>(list->size()));
-      for (int32_t i : *list) w.I32(i);
-    }
+    for (const std::vector<int32_t>& list : *answered_) w.List(list);
   }
   return w.Take();
 }
@@ -187,149 +233,229 @@ absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Deserialize(absl::st
         absl::StrCat("serialized SecAggClient has unsupported version ", version));
   }
   SecAggClientOptions o;
-  if (!r.Str(o.round_id) || !r.I32(o.self_index) || !r.I32(o.num_participants) ||
-      !r.I32(o.neighbour_degree) || !r.I32(o.threshold) || !r.Str(o.graph_seed) ||
-      !r.I32(o.modulus_bits)) {
+  uint8_t semi = 0;
+  if (!r.Str(o.round_id) || !r.Str(o.plan_digest) || !r.I32(o.self_index) ||
+      !r.I32(o.num_participants) || !r.I32(o.neighbour_degree) || !r.I32(o.threshold) ||
+      !r.I32(o.modulus_bits) || !r.U8(semi)) {
     return corrupt;
   }
+  o.threat_model = semi != 0 ? ThreatModel::kSemiMalicious : ThreatModel::kHonestButCurious;
   COHORT_RETURN_IF_ERROR(ValidateOptions(o));
-  COHORT_ASSIGN_OR_RETURN(
-      NeighbourGraph graph,
-      NeighbourGraph::Create(o.num_participants, o.neighbour_degree, o.graph_seed));
-  std::string cipher_priv, mask_priv, seed_bytes;
-  if (!r.Raw(32, cipher_priv) || !r.Raw(32, mask_priv) || !r.Raw(32, seed_bytes)) return corrupt;
-  COHORT_ASSIGN_OR_RETURN(PrivateKey cp, PrivateKey::FromBytes(cipher_priv));
-  COHORT_ASSIGN_OR_RETURN(PrivateKey mp, PrivateKey::FromBytes(mask_priv));
-  COHORT_ASSIGN_OR_RETURN(SecretKey seed, SecretKey::FromBytes(seed_bytes));
-  Wipe(cipher_priv);
-  Wipe(mask_priv);
-  Wipe(seed_bytes);
-  COHORT_ASSIGN_OR_RETURN(KeyPair cipher_keys, KeyPair::FromPrivateKey(cp));
-  COHORT_ASSIGN_OR_RETURN(KeyPair mask_keys, KeyPair::FromPrivateKey(mp));
+  std::string identity_seed, cipher_priv, mask_priv, seed_bytes;
+  const bool read = r.Raw(32, identity_seed) && r.Raw(32, cipher_priv) && r.Raw(32, mask_priv) &&
+                    r.Raw(32, seed_bytes);
+  absl::StatusOr<SigningKey> identity = SigningKey::FromSeed(identity_seed);
+  absl::StatusOr<PrivateKey> cp = PrivateKey::FromBytes(cipher_priv);
+  absl::StatusOr<PrivateKey> mp = PrivateKey::FromBytes(mask_priv);
+  absl::StatusOr<SecretKey> seed = SecretKey::FromBytes(seed_bytes);
+  for (std::string* s : {&identity_seed, &cipher_priv, &mask_priv, &seed_bytes}) Wipe(*s);
+  if (!read || !identity.ok() || !cp.ok() || !mp.ok() || !seed.ok()) return corrupt;
+  COHORT_ASSIGN_OR_RETURN(KeyPair cipher_keys, KeyPair::FromPrivateKey(*cp));
+  COHORT_ASSIGN_OR_RETURN(KeyPair mask_keys, KeyPair::FromPrivateKey(*mp));
   std::unique_ptr<SecAggClient> client(new SecAggClient(
-      o, std::move(graph), std::move(cipher_keys), std::move(mask_keys), seed));
+      o, *std::move(identity), std::move(cipher_keys), std::move(mask_keys), *seed));
   uint8_t shared = 0, received = 0;
   int32_t count = 0;
-  if (!r.U8(shared) || !r.U8(received) || !r.I32(count) || count < 0 ||
-      count > o.num_participants) {
+  if (!r.Str(client->graph_seed_) || !r.Str(client->roster_root_) || !r.U8(shared) ||
+      !r.U8(received) || !r.I32(count) || count < 0 || count > o.num_participants) {
     return corrupt;
   }
   client->shared_keys_ = shared != 0;
   client->received_shares_ = received != 0;
+  if (client->shared_keys_) {
+    absl::StatusOr<NeighbourGraph> graph =
+        NeighbourGraph::Create(o.num_participants, o.neighbour_degree, client->graph_seed_);
+    if (!graph.ok()) return corrupt;
+    client->graph_.emplace(*std::move(graph));
+  }
   for (int32_t i = 0; i < count; ++i) {
     Neighbour n;
-    std::string cpk, mpk, pairwise;
-    uint8_t sent = 0;
-    if (!r.I32(n.keys.index) || !r.Raw(32, cpk) || !r.Raw(32, mpk) ||
-        !r.Str(n.outgoing_ciphertext) || !r.U8(sent) || !r.Str(n.mask_key_share) ||
+    std::string cpk, mpk, spk, pairwise;
+    uint8_t flags = 0;
+    if (!r.I32(n.keys.index) || !r.Raw(32, cpk) || !r.Raw(32, mpk) || !r.Raw(32, spk) ||
+        !r.Str(n.keys.signature) || !r.Str(n.keys.credential) || !r.Str(n.outgoing_ciphertext) ||
+        !r.Str(n.outgoing_signature) || !r.U8(flags) || !r.Str(n.mask_key_share) ||
         !r.Str(n.self_mask_seed_share) || !r.Raw(32, pairwise)) {
       return corrupt;
     }
-    if (!client->graph_.AreNeighbours(o.self_index, n.keys.index)) return corrupt;
-    COHORT_ASSIGN_OR_RETURN(n.keys.cipher_public_key, PublicKey::FromBytes(cpk));
-    COHORT_ASSIGN_OR_RETURN(n.keys.mask_public_key, PublicKey::FromBytes(mpk));
-    COHORT_ASSIGN_OR_RETURN(n.pairwise_seed, SecretKey::FromBytes(pairwise));
-    Wipe(pairwise);
-    n.sent_shares = sent != 0;
-    const int32_t index = n.keys.index;
-    client->neighbours_.emplace(index, std::move(n));
-  }
-  uint8_t answered = 0;
-  if (!r.U8(answered)) return corrupt;
-  if (answered != 0) {
-    std::vector<int32_t> lists[2];
-    for (std::vector<int32_t>& list : lists) {
-      int32_t size = 0;
-      if (!r.I32(size) || size < 0 || size > o.num_participants) return corrupt;
-      list.resize(static_cast<size_t>(size));
-      for (int32_t& v : list) {
-        if (!r.I32(v)) return corrupt;
-      }
+    if (!client->graph_.has_value() || !client->graph_->AreNeighbours(o.self_index, n.keys.index)) {
+      return corrupt;
     }
-    client->answered_ = std::make_pair(std::move(lists[0]), std::move(lists[1]));
+    absl::StatusOr<PublicKey> c = PublicKey::FromBytes(cpk);
+    absl::StatusOr<PublicKey> m = PublicKey::FromBytes(mpk);
+    absl::StatusOr<VerifyingKey> s = VerifyingKey::FromBytes(spk);
+    absl::StatusOr<SecretKey> p = SecretKey::FromBytes(pairwise);
+    Wipe(pairwise);
+    if (!c.ok() || !m.ok() || !s.ok() || !p.ok()) return corrupt;
+    n.keys.cipher_public_key = *c;
+    n.keys.mask_public_key = *m;
+    n.keys.signing_key = *s;
+    n.pairwise_seed = *p;
+    n.sent_shares = (flags & 1) != 0;
+    n.unopenable = (flags & 2) != 0;
+    const int32_t index = n.keys.index;
+    if (!client->neighbours_.emplace(index, std::move(n)).second) return corrupt;
+  }
+  uint8_t has = 0;
+  if (!r.U8(has)) return corrupt;
+  if (has != 0) {
+    std::vector<int32_t> list;
+    if (!r.List(list, o.num_participants)) return corrupt;
+    client->signed_survivors_ = std::move(list);
+  }
+  if (!r.U8(has)) return corrupt;
+  if (has != 0) {
+    std::vector<std::vector<int32_t>> lists(3);
+    for (std::vector<int32_t>& list : lists) {
+      if (!r.List(list, o.num_participants)) return corrupt;
+    }
+    client->answered_ = std::move(lists);
   }
   if (!r.done()) return corrupt;
   return client;
 }
 
+absl::StatusOr<Advertisement> SecAggClient::Advertise() const {
+  Advertisement a;
+  a.cipher_public_key = cipher_keys_.public_key();
+  a.mask_public_key = mask_keys_.public_key();
+  COHORT_ASSIGN_OR_RETURN(
+      a.signature, identity_.Sign(AdvertisementMessage(options_.plan_digest, options_.self_index,
+                                                       a.cipher_public_key.ToBytes(),
+                                                       a.mask_public_key.ToBytes())));
+  return a;
+}
+
 absl::StatusOr<std::vector<EncryptedShare>> SecAggClient::ShareKeys(
-    absl::Span<const NeighbourPublicKeys> neighbours, RandomSource& random) {
+    const RosterProof& roster, absl::Span<const NeighbourAdvertisement> neighbours,
+    const KeyAuthenticityVerifier* verifier, absl::Time now, RandomSource& random) {
   const int32_t self = options_.self_index;
+  // The graph comes from a root this device's own fresh keys are part of.
+  COHORT_ASSIGN_OR_RETURN(
+      std::string root,
+      RootFromProof(RosterLeaf({self, cipher_keys_.public_key(), mask_keys_.public_key()}),
+                    roster));
+  if (shared_keys_) {
+    // A resumed device may be asked again: the same neighbours, keys and roster get the same
+    // bundles; fresh shares for another set could hand out extra points.
+    bool same = root == roster_root_ && neighbours.size() == neighbours_.size();
+    for (const NeighbourAdvertisement& n : neighbours) {
+      auto it = neighbours_.find(n.index);
+      same = same && it != neighbours_.end() &&
+             it->second.keys.cipher_public_key == n.cipher_public_key &&
+             it->second.keys.mask_public_key == n.mask_public_key &&
+             it->second.keys.signing_key == n.signing_key;
+    }
+    if (!same) {
+      return absl::FailedPreconditionError(
+          "ShareKeys was already answered for a different roster or set of neighbours");
+    }
+    std::vector<EncryptedShare> out;
+    for (const NeighbourAdvertisement& n : neighbours) {
+      const Neighbour& stored = neighbours_.at(n.index);
+      out.push_back({n.index, stored.outgoing_ciphertext, stored.outgoing_signature});
+    }
+    return out;
+  }
+  const std::string graph_seed = DeriveGraphSeed(options_.plan_digest, root);
+  COHORT_ASSIGN_OR_RETURN(
+      NeighbourGraph graph,
+      NeighbourGraph::Create(options_.num_participants, options_.neighbour_degree, graph_seed));
+  if (semi_malicious() && verifier == nullptr) {
+    return absl::FailedPreconditionError(
+        "the semi-malicious model needs a key-authenticity verifier for the neighbours' keys");
+  }
   std::set<int32_t> seen;
-  for (const NeighbourPublicKeys& n : neighbours) {
-    if (!graph_.AreNeighbours(self, n.index)) {
+  for (const NeighbourAdvertisement& n : neighbours) {
+    if (!graph.AreNeighbours(self, n.index)) {
       return absl::InvalidArgumentError(
           absl::StrCat("device ", n.index, " is not a neighbour of device ", self));
     }
     if (!seen.insert(n.index).second) {
       return absl::InvalidArgumentError(absl::StrCat("neighbour ", n.index, " is listed twice"));
     }
-  }
-  if (shared_keys_) {
-    // A resumed device may be asked again: the same neighbours and keys get the same
-    // ciphertexts; fresh shares for a different set could hand out extra points.
-    bool same = neighbours.size() == neighbours_.size();
-    for (const NeighbourPublicKeys& n : neighbours) {
-      auto it = neighbours_.find(n.index);
-      same = same && it != neighbours_.end() &&
-             it->second.keys.cipher_public_key == n.cipher_public_key &&
-             it->second.keys.mask_public_key == n.mask_public_key;
+    if (absl::Status s = n.signing_key.Verify(
+            AdvertisementMessage(options_.plan_digest, n.index, n.cipher_public_key.ToBytes(),
+                                 n.mask_public_key.ToBytes()),
+            n.signature);
+        !s.ok()) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("neighbour ", n.index, "'s keys are not signed by its key: ", s.message()));
     }
-    if (!same) {
-      return absl::FailedPreconditionError(
-          "ShareKeys was already answered for a different set of neighbours or keys");
+    if (semi_malicious()) {
+      if (absl::Status s = verifier->Verify(n.signing_key, n.credential, now); !s.ok()) {
+        return absl::UnauthenticatedError(
+            absl::StrCat("neighbour ", n.index, "'s signing key is not authentic: ", s.message()));
+      }
     }
-    std::vector<EncryptedShare> out;
-    for (const NeighbourPublicKeys& n : neighbours) {
-      out.push_back({n.index, neighbours_.at(n.index).outgoing_ciphertext});
-    }
-    return out;
   }
   if (static_cast<int32_t>(neighbours.size()) < options_.threshold) {
     return absl::FailedPreconditionError(
-        absl::StrCat("only ", neighbours.size(), " neighbours advertised keys, fewer than the "
-                     "threshold ", options_.threshold));
+        absl::StrCat("only ", neighbours.size(),
+                     " neighbours advertised keys, fewer than the threshold ", options_.threshold));
   }
   std::vector<int32_t> xs;
-  for (const NeighbourPublicKeys& n : neighbours) xs.push_back(n.index);
-  COHORT_ASSIGN_OR_RETURN(SecretKey mask_secret,
-                          SecretKey::FromBytes(mask_keys_.private_key().ToBytes()));
+  for (const NeighbourAdvertisement& n : neighbours) xs.push_back(n.index);
+  std::string mask_bytes = mask_keys_.private_key().ToBytes();
+  absl::StatusOr<SecretKey> mask_secret = SecretKey::FromBytes(mask_bytes);
+  Wipe(mask_bytes);
+  if (!mask_secret.ok()) return mask_secret.status();
   COHORT_ASSIGN_OR_RETURN(std::vector<std::string> key_shares,
-                          ShamirSplit(mask_secret, options_.threshold, xs, random));
-  COHORT_ASSIGN_OR_RETURN(std::vector<std::string> seed_shares,
-                          ShamirSplit(self_mask_seed_, options_.threshold, xs, random));
+                          ShamirSplit(*mask_secret, options_.threshold, xs, random));
+  absl::StatusOr<std::vector<std::string>> seed_shares =
+      ShamirSplit(self_mask_seed_, options_.threshold, xs, random);
+  if (!seed_shares.ok()) {
+    for (std::string& s : key_shares) Wipe(s);
+    return seed_shares.status();
+  }
   std::map<int32_t, Neighbour> staged;
   std::vector<EncryptedShare> out;
+  absl::Status failure = absl::OkStatus();
   for (size_t i = 0; i < neighbours.size(); ++i) {
-    const NeighbourPublicKeys& n = neighbours[i];
-    COHORT_ASSIGN_OR_RETURN(SecretKey key,
-                            DeriveShareEncryptionKey(cipher_keys_, self, n.cipher_public_key,
-                                                     n.index, options_.round_id));
-    ShareBundle bundle{self, n.index, key_shares[i], seed_shares[i]};
+    const NeighbourAdvertisement& n = neighbours[i];
+    ShareBundle bundle{self, n.index, key_shares[i], (*seed_shares)[i]};
     std::string plaintext = EncodeShareBundle(bundle);
-    absl::StatusOr<std::string> ct =
-        SealShareBundle(key, options_.round_id, self, n.index, plaintext, random);
-    Wipe(plaintext);
     Wipe(bundle.mask_key_share);
     Wipe(bundle.self_mask_seed_share);
     Wipe(key_shares[i]);
-    Wipe(seed_shares[i]);
-    if (!ct.ok()) return ct.status();
+    Wipe((*seed_shares)[i]);
+    if (!failure.ok()) {
+      Wipe(plaintext);
+      continue;
+    }
+    absl::StatusOr<SecretKey> key = DeriveShareEncryptionKey(
+        cipher_keys_, self, n.cipher_public_key, n.index, options_.round_id, options_.plan_digest);
+    absl::StatusOr<std::string> ct =
+        key.ok() ? SealShareBundle(*key, options_.round_id, options_.plan_digest, self, n.index,
+                                   plaintext, random)
+                 : absl::StatusOr<std::string>(key.status());
+    Wipe(plaintext);
+    absl::StatusOr<std::string> sig =
+        ct.ok() ? identity_.Sign(BundleMessage(options_.plan_digest, self, n.index, *ct))
+                : absl::StatusOr<std::string>(ct.status());
+    if (!sig.ok()) {
+      failure = sig.status();
+      continue;
+    }
     Neighbour entry;
     entry.keys = n;
     entry.outgoing_ciphertext = *ct;
+    entry.outgoing_signature = *sig;
     staged.emplace(n.index, std::move(entry));
-    out.push_back({n.index, *std::move(ct)});
+    out.push_back({n.index, *std::move(ct), *std::move(sig)});
   }
+  if (!failure.ok()) return failure;
   neighbours_ = std::move(staged);
+  graph_.emplace(std::move(graph));
+  graph_seed_ = graph_seed;
+  roster_root_ = root;
   shared_keys_ = true;
   return out;
 }
 
-absl::Status SecAggClient::ReceiveShares(absl::Span<const EncryptedShare> incoming) {
-  if (!shared_keys_) {
-    return absl::FailedPreconditionError("ReceiveShares before ShareKeys");
-  }
+absl::StatusOr<std::vector<UnopenableShare>> SecAggClient::ReceiveShares(
+    absl::Span<const EncryptedShare> incoming) {
+  if (!shared_keys_) return absl::FailedPreconditionError("ReceiveShares before ShareKeys");
   const int32_t self = options_.self_index;
   std::set<int32_t> senders;
   for (const EncryptedShare& e : incoming) {
@@ -343,60 +469,85 @@ absl::Status SecAggClient::ReceiveShares(absl::Span<const EncryptedShare> incomi
   }
   if (received_shares_) {
     std::set<int32_t> before;
+    std::vector<UnopenableShare> unopenable;
     for (const auto& [index, n] : neighbours_) {
       if (n.sent_shares) before.insert(index);
+      if (n.unopenable) unopenable.push_back({index, n.pairwise_seed});
     }
     if (before != senders) {
       return absl::FailedPreconditionError(
           "ReceiveShares was already called with a different set of senders");
     }
-    return absl::OkStatus();
-  }
-  if (static_cast<int32_t>(senders.size()) < options_.threshold) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("only ", senders.size(), " neighbours completed ShareKeys, fewer than the "
-                     "threshold ", options_.threshold));
+    return unopenable;
   }
   struct Opened {
     int32_t index;
+    bool ok;
     ShareBundle bundle;
     SecretKey seed;
   };
   std::vector<Opened> opened;
+  int32_t good = 0;
   for (const EncryptedShare& e : incoming) {
     const Neighbour& n = neighbours_.at(e.index);
-    COHORT_ASSIGN_OR_RETURN(SecretKey key,
-                            DeriveShareEncryptionKey(cipher_keys_, self, n.keys.cipher_public_key,
-                                                     e.index, options_.round_id));
-    COHORT_ASSIGN_OR_RETURN(std::string plaintext,
-                            OpenShareBundle(key, options_.round_id, e.index, self, e.ciphertext));
-    absl::StatusOr<ShareBundle> bundle = DecodeShareBundle(plaintext);
-    Wipe(plaintext);
-    if (!bundle.ok()) return bundle.status();
-    if (bundle->sender_index != e.index || bundle->recipient_index != self) {
-      return absl::DataLossError(absl::StrCat("share bundle from ", e.index,
-                                              " names the wrong devices"));
+    // Only the sender can have produced a bundle its key signed: anything else was altered on
+    // the way, and then this device reveals nothing about the pair.
+    if (absl::Status s = n.keys.signing_key.Verify(
+            BundleMessage(options_.plan_digest, e.index, self, e.ciphertext), e.signature);
+        !s.ok()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "the share bundle from ", e.index, " is not signed by it (the server altered it)"));
     }
-    COHORT_ASSIGN_OR_RETURN(SecretKey seed,
-                            DerivePairwiseMaskSeed(mask_keys_, self, n.keys.mask_public_key,
-                                                   e.index, options_.round_id));
-    opened.push_back({e.index, *std::move(bundle), seed});
+    COHORT_ASSIGN_OR_RETURN(
+        SecretKey seed, DerivePairwiseMaskSeed(mask_keys_, self, n.keys.mask_public_key, e.index,
+                                               options_.round_id, options_.plan_digest));
+    Opened o{e.index, false, {}, seed};
+    absl::StatusOr<SecretKey> key =
+        DeriveShareEncryptionKey(cipher_keys_, self, n.keys.cipher_public_key, e.index,
+                                 options_.round_id, options_.plan_digest);
+    absl::StatusOr<std::string> plaintext =
+        key.ok() ? OpenShareBundle(*key, options_.round_id, options_.plan_digest, e.index, self,
+                                   e.ciphertext)
+                 : absl::StatusOr<std::string>(key.status());
+    if (plaintext.ok()) {
+      absl::StatusOr<ShareBundle> bundle = DecodeShareBundle(*plaintext);
+      Wipe(*plaintext);
+      if (bundle.ok() && bundle->sender_index == e.index && bundle->recipient_index == self) {
+        o.ok = true;
+        o.bundle = *std::move(bundle);
+        ++good;
+      }
+    }
+    opened.push_back(std::move(o));
   }
+  if (good < options_.threshold) {
+    for (Opened& o : opened) {
+      Wipe(o.bundle.mask_key_share);
+      Wipe(o.bundle.self_mask_seed_share);
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("only ", good, " neighbours' share bundles open, fewer than the threshold ",
+                     options_.threshold));
+  }
+  std::vector<UnopenableShare> unopenable;
   for (Opened& o : opened) {
     Neighbour& n = neighbours_.at(o.index);
     n.sent_shares = true;
-    n.mask_key_share = std::move(o.bundle.mask_key_share);
-    n.self_mask_seed_share = std::move(o.bundle.self_mask_seed_share);
     n.pairwise_seed = o.seed;
+    if (o.ok) {
+      n.mask_key_share = std::move(o.bundle.mask_key_share);
+      n.self_mask_seed_share = std::move(o.bundle.self_mask_seed_share);
+    } else {
+      n.unopenable = true;
+      unopenable.push_back({o.index, o.seed});
+    }
   }
   received_shares_ = true;
-  return absl::OkStatus();
+  return unopenable;
 }
 
 absl::Status SecAggClient::MaskChunk(int64_t offset, absl::Span<uint64_t> values) {
-  if (!received_shares_) {
-    return absl::FailedPreconditionError("MaskChunk before ReceiveShares");
-  }
+  if (!received_shares_) return absl::FailedPreconditionError("MaskChunk before ReceiveShares");
   if (answered_.has_value()) {
     return absl::FailedPreconditionError("MaskChunk after the unmasking request was answered");
   }
@@ -412,7 +563,7 @@ absl::Status SecAggClient::MaskChunk(int64_t offset, absl::Span<uint64_t> values
   COHORT_ASSIGN_OR_RETURN(MaskPrg self_prg, MaskPrg::Create(self_mask_seed_, options_.modulus_bits));
   std::vector<std::pair<MaskPrg, int>> streams;
   for (auto& [index, n] : neighbours_) {
-    if (!n.sent_shares) continue;
+    if (!n.sent_shares || n.unopenable) continue;
     COHORT_ASSIGN_OR_RETURN(MaskPrg prg, MaskPrg::Create(n.pairwise_seed, options_.modulus_bits));
     streams.emplace_back(std::move(prg), NeighbourGraph::Sign(options_.self_index, index));
   }
@@ -428,52 +579,114 @@ absl::Status SecAggClient::MaskChunk(int64_t offset, absl::Span<uint64_t> values
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<UnmaskingShare>> SecAggClient::Unmask(
-    absl::Span<const int32_t> surviving, absl::Span<const int32_t> dropped) {
+absl::StatusOr<std::string> SecAggClient::SignSurvivors(absl::Span<const int32_t> survivors) {
+  if (!semi_malicious()) {
+    return absl::FailedPreconditionError(
+        "the survivor set is signed only in the semi-malicious model");
+  }
+  if (!received_shares_) {
+    return absl::FailedPreconditionError("SignSurvivors before ReceiveShares");
+  }
+  std::vector<int32_t> s = Sorted(survivors);
+  if (HasDuplicates(s) || !std::binary_search(s.begin(), s.end(), options_.self_index) ||
+      s.front() < 1 || s.back() > options_.num_participants) {
+    return absl::FailedPreconditionError(
+        "the survivor set must list distinct participants, this device among them");
+  }
+  if (static_cast<int32_t>(s.size()) < options_.threshold) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a survivor set of ", s.size(), " is smaller than the threshold ", options_.threshold));
+  }
+  if (signed_survivors_.has_value() && *signed_survivors_ != s) {
+    return absl::FailedPreconditionError(
+        "a different survivor set was already signed; refusing to sign another");
+  }
+  signed_survivors_ = s;
+  return identity_.Sign(SurvivorsMessage(options_.plan_digest, graph_seed_, s));
+}
+
+absl::Status SecAggClient::CheckSurvivorSignatures(const UnmaskingRequest& request) const {
+  if (!signed_survivors_.has_value()) {
+    return absl::FailedPreconditionError(
+        "unmasking request before this device signed the survivor set");
+  }
+  if (Sorted(request.survivors) != *signed_survivors_) {
+    return absl::FailedPreconditionError(
+        "the unmasking request names another survivor set than the one this device signed");
+  }
+  const std::string message =
+      SurvivorsMessage(options_.plan_digest, graph_seed_, *signed_survivors_);
+  std::set<int32_t> valid;
+  for (const SurvivorSignature& s : request.signatures) {
+    auto it = neighbours_.find(s.signer);
+    if (it == neighbours_.end() ||
+        !std::binary_search(signed_survivors_->begin(), signed_survivors_->end(), s.signer)) {
+      continue;  // only neighbours in the set count
+    }
+    if (it->second.keys.signing_key.Verify(message, s.signature).ok()) valid.insert(s.signer);
+  }
+  if (static_cast<int32_t>(valid.size()) < options_.threshold) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "only ", valid.size(), " neighbours signed the survivor set, fewer than the threshold ",
+        options_.threshold, "; refusing to help unmask"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<UnmaskingShare>> SecAggClient::Unmask(const UnmaskingRequest& request) {
   if (!received_shares_) {
     return absl::FailedPreconditionError("unmasking request before ReceiveShares");
   }
-  std::vector<int32_t> s = Sorted(surviving);
-  std::vector<int32_t> d = Sorted(dropped);
-  if (std::adjacent_find(s.begin(), s.end()) != s.end() ||
-      std::adjacent_find(d.begin(), d.end()) != d.end()) {
-    return absl::FailedPreconditionError("unmasking request lists a neighbour twice");
-  }
-  std::vector<int32_t> both;
-  std::set_intersection(s.begin(), s.end(), d.begin(), d.end(), std::back_inserter(both));
-  if (!both.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("unmasking request asks for both shares of device(s) ",
-                     absl::StrJoin(both, ", "), "; refusing"));
-  }
+  std::vector<std::vector<int32_t>> lists = {Sorted(request.surviving), Sorted(request.dropped),
+                                             Sorted(request.excluded)};
   std::vector<int32_t> listed;
-  std::merge(s.begin(), s.end(), d.begin(), d.end(), std::back_inserter(listed));
-  std::vector<int32_t> senders;
-  for (const auto& [index, n] : neighbours_) {
-    if (n.sent_shares) senders.push_back(index);
-  }
-  if (listed != senders) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "unmasking request lists [", absl::StrJoin(listed, ", "),
-        "] but the neighbours that sent shares are [", absl::StrJoin(senders, ", "), "]"));
-  }
-  if (static_cast<int32_t>(s.size()) < options_.threshold) {
+  for (const std::vector<int32_t>& l : lists) listed.insert(listed.end(), l.begin(), l.end());
+  std::sort(listed.begin(), listed.end());
+  if (HasDuplicates(listed)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("only ", s.size(), " neighbours survived, fewer than the threshold ",
+        "unmasking request lists a neighbour twice (asking for two secrets of it); refusing");
+  }
+  std::vector<int32_t> opened;
+  for (const auto& [index, n] : neighbours_) {
+    if (n.sent_shares && !n.unopenable) opened.push_back(index);
+  }
+  if (listed != opened) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unmasking request lists [", absl::StrJoin(listed, ", "),
+                     "] but the neighbours whose shares this device holds are [",
+                     absl::StrJoin(opened, ", "), "]"));
+  }
+  if (static_cast<int32_t>(lists[0].size()) < options_.threshold) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("only ", lists[0].size(), " neighbours survived, fewer than the threshold ",
                      options_.threshold, "; refusing to help unmask"));
   }
-  if (answered_.has_value() && (answered_->first != s || answered_->second != d)) {
+  if (semi_malicious()) {
+    COHORT_RETURN_IF_ERROR(CheckSurvivorSignatures(request));
+    // Who survived follows from the signed set, not from the server's word.
+    std::vector<int32_t> expected;
+    std::set_intersection(opened.begin(), opened.end(), signed_survivors_->begin(),
+                          signed_survivors_->end(), std::back_inserter(expected));
+    if (expected != lists[0]) {
+      return absl::FailedPreconditionError(
+          "the surviving neighbours in the request do not follow from the signed survivor set");
+    }
+  }
+  if (answered_.has_value() && *answered_ != lists) {
     return absl::FailedPreconditionError(
         "a different unmasking request was already answered; refusing");
   }
-  answered_ = std::make_pair(s, d);
+  answered_ = lists;
   std::vector<UnmaskingShare> out;
   out.reserve(listed.size());
-  for (int32_t v : surviving) {
+  for (int32_t v : request.surviving) {
     out.push_back({v, ShareKind::kSelfMaskSeed, neighbours_.at(v).self_mask_seed_share});
   }
-  for (int32_t v : dropped) {
+  for (int32_t v : request.dropped) {
     out.push_back({v, ShareKind::kMaskKey, neighbours_.at(v).mask_key_share});
+  }
+  for (int32_t v : request.excluded) {
+    out.push_back({v, ShareKind::kPairwiseSeed, neighbours_.at(v).pairwise_seed.ToBytes()});
   }
   return out;
 }
@@ -481,7 +694,7 @@ absl::StatusOr<std::vector<UnmaskingShare>> SecAggClient::Unmask(
 std::vector<int32_t> SecAggClient::masking_neighbours() const {
   std::vector<int32_t> out;
   for (const auto& [index, n] : neighbours_) {
-    if (n.sent_shares) out.push_back(index);
+    if (n.sent_shares && !n.unopenable) out.push_back(index);
   }
   return out;
 }

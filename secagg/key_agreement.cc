@@ -75,7 +75,7 @@ absl::Status CheckIndices(int32_t a, int32_t b) {
 
 absl::StatusOr<SecretKey> Derive(absl::string_view label, const KeyPair& own, int32_t self_index,
                                  const PublicKey& peer, int32_t peer_index,
-                                 absl::string_view round_id) {
+                                 absl::string_view round_id, absl::string_view plan_digest) {
   COHORT_RETURN_IF_ERROR(CheckIndices(self_index, peer_index));
   COHORT_ASSIGN_OR_RETURN(SecretKey shared, X25519Agree(own.private_key(), peer));
   const bool self_first = self_index < peer_index;
@@ -84,6 +84,7 @@ absl::StatusOr<SecretKey> Derive(absl::string_view label, const KeyPair& own, in
   std::string info(label);
   AppendU32(info, static_cast<uint32_t>(round_id.size()));
   info.append(round_id.data(), round_id.size());
+  info.append(plan_digest.data(), plan_digest.size());
   AppendU32(info, static_cast<uint32_t>(std::min(self_index, peer_index)));
   AppendU32(info, static_cast<uint32_t>(std::max(self_index, peer_index)));
   info.append(first_key.ToBytes());
@@ -206,16 +207,18 @@ absl::StatusOr<SecretKey> HkdfSha256(absl::Span<const uint8_t> ikm, absl::Span<c
 absl::StatusOr<SecretKey> DeriveShareEncryptionKey(const KeyPair& own_cipher_keys,
                                                    int32_t self_index,
                                                    const PublicKey& peer_cipher_key,
-                                                   int32_t peer_index, absl::string_view round_id) {
+                                                   int32_t peer_index, absl::string_view round_id,
+                                                   absl::string_view plan_digest) {
   return Derive("cohort/secagg/v1 share-encryption", own_cipher_keys, self_index, peer_cipher_key,
-                peer_index, round_id);
+                peer_index, round_id, plan_digest);
 }
 
 absl::StatusOr<SecretKey> DerivePairwiseMaskSeed(const KeyPair& own_mask_keys, int32_t self_index,
                                                  const PublicKey& peer_mask_key, int32_t peer_index,
-                                                 absl::string_view round_id) {
+                                                 absl::string_view round_id,
+                                                 absl::string_view plan_digest) {
   return Derive("cohort/secagg/v1 pairwise-mask", own_mask_keys, self_index, peer_mask_key,
-                peer_index, round_id);
+                peer_index, round_id, plan_digest);
 }
 
 }  // namespace cohort::secagg

@@ -4,18 +4,20 @@
 // X25519 key pairs and the HKDF-SHA256 derivations of SecAgg: every device holds a *cipher* key
 // pair (its agreement keys the AEAD that protects share bundles) and a *mask* key pair (its
 // agreement seeds the pairwise mask PRG). Both parties of a pair derive the same value because
-// the HKDF info binds the round id and the *unordered* pair of participant indices, together
-// with both public keys, in ascending index order.
+// the HKDF info binds the round id, the plan digest (secagg/plan_digest.h) and the *unordered*
+// pair of participant indices, together with both public keys, in ascending index order:
+// devices given different plans or models derive unrelated keys.
 //
 //   KeyPair cipher = KeyPair::Generate(*OsRandom());
 //   COHORT_ASSIGN_OR_RETURN(PublicKey peer, PublicKey::FromBytes(wire_bytes));
 //   COHORT_ASSIGN_OR_RETURN(SecretKey aead_key,
-//       DeriveShareEncryptionKey(cipher, /*self_index=*/3, peer, /*peer_index=*/7, round_id));
+//       DeriveShareEncryptionKey(cipher, /*self_index=*/3, peer, /*peer_index=*/7, round_id,
+//                                plan_digest));
 //
 // Derivation (docs/secagg.md#key-agreement):
 //   ss   = X25519(own private, peer public)            (rejected if all zero)
 //   key  = HKDF-SHA256(ikm = ss, salt = "cohort/secagg/v1",
-//                      info = label || u32le(len(round_id)) || round_id
+//                      info = label || u32le(len(round_id)) || round_id || plan_digest (32)
 //                             || i32le(min index) || i32le(max index)
 //                             || public key of min index || public key of max index)
 //   label = "cohort/secagg/v1 share-encryption" or "cohort/secagg/v1 pairwise-mask".
@@ -102,14 +104,17 @@ absl::StatusOr<SecretKey> HkdfSha256(absl::Span<const uint8_t> ikm, absl::Span<c
 
 // The AEAD key protecting share bundles between `self_index` and `peer_index`, from the devices'
 // cipher key pairs. Symmetric: u and v derive the same key.
-absl::StatusOr<SecretKey> DeriveShareEncryptionKey(const KeyPair& own_cipher_keys, int32_t self_index,
+absl::StatusOr<SecretKey> DeriveShareEncryptionKey(const KeyPair& own_cipher_keys,
+                                                   int32_t self_index,
                                                    const PublicKey& peer_cipher_key,
-                                                   int32_t peer_index, absl::string_view round_id);
+                                                   int32_t peer_index, absl::string_view round_id,
+                                                   absl::string_view plan_digest);
 
 // The pairwise mask seed s_uv from the devices' mask key pairs. Symmetric: s_uv = s_vu.
 absl::StatusOr<SecretKey> DerivePairwiseMaskSeed(const KeyPair& own_mask_keys, int32_t self_index,
                                                  const PublicKey& peer_mask_key, int32_t peer_index,
-                                                 absl::string_view round_id);
+                                                 absl::string_view round_id,
+                                                 absl::string_view plan_digest);
 
 }  // namespace cohort::secagg
 

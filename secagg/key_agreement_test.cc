@@ -21,6 +21,12 @@ KeyPair Pair(const char* private_hex) {
   return *KeyPair::FromPrivateKey(*PrivateKey::FromBytes(FromHex(private_hex)));
 }
 
+std::string Digest() {
+  std::string d(32, '\0');
+  for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<char>(i);
+  return d;
+}
+
 absl::Span<const uint8_t> U8(const std::string& s) {
   return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
@@ -80,37 +86,42 @@ TEST_CASE("HkdfSha256_MatchesRfc5869TestCase3EmptySaltAndInfo") {
 
 TEST_CASE("Derive_MatchesDocumentedConstruction") {
   // Expected values computed independently (Python `cryptography`) from the formula in
-  // key_agreement.h, with Alice as index 2 and Bob as index 5, round "round-1".
+  // key_agreement.h, with Alice as index 2 and Bob as index 5, round "round-1" and plan digest
+  // 00 01 .. 1f.
   const KeyPair alice = Pair(kAlicePrivate);
   const KeyPair bob = Pair(kBobPrivate);
-  auto enc = DeriveShareEncryptionKey(alice, 2, bob.public_key(), 5, "round-1");
-  auto mask = DerivePairwiseMaskSeed(bob, 5, alice.public_key(), 2, "round-1");
+  auto enc = DeriveShareEncryptionKey(alice, 2, bob.public_key(), 5, "round-1", Digest());
+  auto mask = DerivePairwiseMaskSeed(bob, 5, alice.public_key(), 2, "round-1", Digest());
   REQUIRE(enc.ok());
   REQUIRE(mask.ok());
-  CHECK(ToHex(enc->ToBytes()) == "e2fc50c16cbefd50290ba2c59b2ab9685fee6aa06f3cd370789c670f6c3dc3ee");
+  CHECK(ToHex(enc->ToBytes()) ==
+        "0217c1cf7153ccab0d7e815b3cf28938b163873eb37949b015bc8b4c46d726ea");
   CHECK(ToHex(mask->ToBytes()) ==
-        "516a70424504ad0667d49a3bcd7db1ce0187b255a86163ea59ee6888ab7372d1");
+        "566fa3659c14089d71cb413448a836233f8dd80b1f574356ea3eb657e4d0782e");
 }
 
 TEST_CASE("Derive_IsSymmetricAndBindsRoundIndicesAndLabel") {
   FakeRandomSource rng(1);
   const KeyPair u = KeyPair::Generate(rng);
   const KeyPair v = KeyPair::Generate(rng);
-  auto uv = *DerivePairwiseMaskSeed(u, 3, v.public_key(), 9, "r");
-  auto vu = *DerivePairwiseMaskSeed(v, 9, u.public_key(), 3, "r");
+  auto uv = *DerivePairwiseMaskSeed(u, 3, v.public_key(), 9, "r", Digest());
+  auto vu = *DerivePairwiseMaskSeed(v, 9, u.public_key(), 3, "r", Digest());
   CHECK(uv.Equals(vu));
-  CHECK_FALSE(uv.Equals(*DerivePairwiseMaskSeed(u, 3, v.public_key(), 9, "r2")));
-  CHECK_FALSE(uv.Equals(*DerivePairwiseMaskSeed(u, 3, v.public_key(), 8, "r")));
-  CHECK_FALSE(uv.Equals(*DeriveShareEncryptionKey(u, 3, v.public_key(), 9, "r")));
+  CHECK_FALSE(uv.Equals(*DerivePairwiseMaskSeed(u, 3, v.public_key(), 9, "r2", Digest())));
+  CHECK_FALSE(uv.Equals(*DerivePairwiseMaskSeed(u, 3, v.public_key(), 8, "r", Digest())));
+  CHECK_FALSE(uv.Equals(*DeriveShareEncryptionKey(u, 3, v.public_key(), 9, "r", Digest())));
+  // Another plan (or model) gives an unrelated seed.
+  CHECK_FALSE(
+      uv.Equals(*DerivePairwiseMaskSeed(u, 3, v.public_key(), 9, "r", std::string(32, 'x'))));
 }
 
 TEST_CASE("Derive_RejectsBadIndices") {
   FakeRandomSource rng(2);
   const KeyPair u = KeyPair::Generate(rng);
   const KeyPair v = KeyPair::Generate(rng);
-  CHECK(DerivePairwiseMaskSeed(u, 3, v.public_key(), 3, "r").status().code() ==
+  CHECK(DerivePairwiseMaskSeed(u, 3, v.public_key(), 3, "r", Digest()).status().code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(DerivePairwiseMaskSeed(u, 0, v.public_key(), 3, "r").status().code() ==
+  CHECK(DerivePairwiseMaskSeed(u, 0, v.public_key(), 3, "r", Digest()).status().code() ==
         absl::StatusCode::kInvalidArgument);
 }
 

@@ -46,8 +46,9 @@ class UniformDraws {
 absl::StatusOr<NeighbourGraph> NeighbourGraph::Create(int32_t num_participants, int32_t degree,
                                                       absl::string_view graph_seed) {
   const int32_t n = num_participants;
-  if (n < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("a graph needs >= 2 participants, got ", n));
+  if (n < 2 || n > kMaxGraphParticipants) {
+    return absl::InvalidArgumentError(absl::StrCat("a graph needs 2 to ", kMaxGraphParticipants,
+                                                   " participants, got ", n));
   }
   if (degree < 1) {
     return absl::InvalidArgumentError(absl::StrCat("neighbour degree must be >= 1, got ", degree));

@@ -14,8 +14,8 @@
 // graph" || seed), m = 62) with rejection sampling for exact uniformity (docs/secagg.md).
 // Pairwise mask sign convention: +1 if u < v, -1 if u > v (by participant index).
 //
-// Codes: Create returns INVALID_ARGUMENT for n < 2, k < 1, an odd k < n - 1 with odd n (no
-// k-regular graph exists), or a seed that is not 32 bytes.
+// Codes: Create returns INVALID_ARGUMENT for n < 2 or n > kMaxGraphParticipants, k < 1, an odd
+// k < n - 1 with odd n (no k-regular graph exists), or a seed that is not 32 bytes.
 // Immutable after Create: thread-safe for concurrent reads.
 
 #include <cstdint>
@@ -27,6 +27,10 @@
 namespace cohort::secagg {
 
 inline constexpr size_t kGraphSeedSize = 32;
+
+// The largest round a graph is built for (the parameter finder's limit too): building one
+// costs O(n) memory and PRG draws, and n can come from a server's plan or a damaged session.
+inline constexpr int32_t kMaxGraphParticipants = 10'000'000;
 
 class NeighbourGraph {
  public:

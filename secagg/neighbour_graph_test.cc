@@ -75,6 +75,10 @@ TEST_CASE("Create_RejectsImpossibleGraphs") {
         absl::StatusCode::kInvalidArgument);
   CHECK(NeighbourGraph::Create(10, 4, "short").status().code() ==
         absl::StatusCode::kInvalidArgument);
+  // A damaged session or a hostile plan naming a billion participants must not allocate for
+  // them (found by fuzzing the persisted session).
+  CHECK(NeighbourGraph::Create(kMaxGraphParticipants + 1, 4, Seed('a')).status().code() ==
+        absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -24,13 +24,18 @@ inline uint64_t LoadTail(const uint8_t* p, size_t available) {
   return v;
 }
 
+// Every stream bit past the `count` elements must be zero. Callers pass buffers of exactly
+// PackedSize(count, m) bytes, so fewer than 8 bits are left, but the check holds for any length:
+// a shift by 8 or more is never taken.
 absl::Status CheckPadding(absl::string_view bytes, size_t count, int m) {
-  const size_t pad = bytes.size() * 8 - count * static_cast<size_t>(m);
-  if (pad == 0) return absl::OkStatus();
-  const uint8_t last = static_cast<uint8_t>(bytes.back());
-  if ((last >> (8 - pad)) != 0) {
-    return absl::InvalidArgumentError("packed elements carry non-zero padding bits");
-  }
+  const size_t used_bits = count * static_cast<size_t>(m);
+  const size_t total_bits = bytes.size() * 8;
+  if (used_bits >= total_bits) return absl::OkStatus();
+  size_t byte = used_bits / 8;
+  const unsigned used_in_byte = static_cast<unsigned>(used_bits % 8);
+  bool nonzero = (static_cast<uint8_t>(bytes[byte]) >> used_in_byte) != 0;
+  for (++byte; byte < bytes.size(); ++byte) nonzero |= bytes[byte] != 0;
+  if (nonzero) return absl::InvalidArgumentError("packed elements carry non-zero padding bits");
   return absl::OkStatus();
 }
 
@@ -95,15 +100,19 @@ absl::StatusOr<std::string> Pack(absl::Span<const uint64_t> values, int modulus_
   return out;
 }
 
-absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
-                                             size_t count) {
+absl::Status CheckPacked(absl::string_view bytes, int modulus_bits, size_t count) {
   if (absl::Status s = CheckBits(modulus_bits); !s.ok()) return s;
   if (bytes.size() != PackedSize(count, modulus_bits)) {
     return absl::InvalidArgumentError(absl::StrCat(count, " elements of ", modulus_bits,
                                                    " bits take ", PackedSize(count, modulus_bits),
                                                    " bytes, got ", bytes.size()));
   }
-  if (absl::Status s = CheckPadding(bytes, count, modulus_bits); !s.ok()) return s;
+  return CheckPadding(bytes, count, modulus_bits);
+}
+
+absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
+                                             size_t count) {
+  if (absl::Status s = CheckPacked(bytes, modulus_bits, count); !s.ok()) return s;
   std::vector<uint64_t> out(count);
   ForEachElement(bytes, modulus_bits, count, [&](size_t j, uint64_t v) { out[j] = v; });
   return out;
@@ -113,6 +122,11 @@ absl::Status UnpackAndAccumulate(absl::string_view bytes, int modulus_bits, int6
                                  absl::Span<uint64_t> sum) {
   if (absl::Status s = CheckBits(modulus_bits); !s.ok()) return s;
   const size_t count = bytes.size() * 8 / static_cast<size_t>(modulus_bits);
+  if (bytes.size() != PackedSize(count, modulus_bits)) {
+    // A whole byte (or more) of padding: not what Pack produces for any element count.
+    return absl::InvalidArgumentError(absl::StrCat(
+        bytes.size(), " bytes are not a packing of whole ", modulus_bits, "-bit elements"));
+  }
   if (offset < 0 || static_cast<uint64_t>(offset) > sum.size() ||
       count > sum.size() - static_cast<size_t>(offset)) {
     return absl::InvalidArgumentError(absl::StrCat("a chunk of ", count, " elements at offset ",

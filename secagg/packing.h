@@ -34,12 +34,16 @@ size_t PackedSize(size_t count, int modulus_bits);
 
 absl::StatusOr<std::string> Pack(absl::Span<const uint64_t> values, int modulus_bits);
 
+// OK when `bytes` is a packing of exactly `count` elements: the right size and zero padding.
+absl::Status CheckPacked(absl::string_view bytes, int modulus_bits, size_t count);
+
 // Unpacks exactly `count` elements; INVALID_ARGUMENT if bytes.size() != PackedSize(count, m).
 absl::StatusOr<std::vector<uint64_t>> Unpack(absl::string_view bytes, int modulus_bits,
                                              size_t count);
 
 // sum[offset + j] = (sum[offset + j] + element j of `bytes`) mod 2^m for every packed element,
-// without an intermediate vector. The element count is floor(8 * bytes.size() / m).
+// without an intermediate vector. The element count is floor(8 * bytes.size() / m); a buffer
+// with 8 or more padding bits (bytes.size() != PackedSize(count, m)) is refused.
 absl::Status UnpackAndAccumulate(absl::string_view bytes, int modulus_bits, int64_t offset,
                                  absl::Span<uint64_t> sum);
 

@@ -82,5 +82,41 @@ TEST_CASE("Unpack_RejectsWrongSizeAndNonZeroPadding") {
         absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("UnpackAndAccumulate_RefusesAWholeByteOfPaddingForEveryWidth") {
+  // floor(8 * bytes / m) elements can leave 8 or more padding bits when m > 8 (e.g. 3 bytes at
+  // m = 16: one element and a spare byte). That is not a packing; it used to reach a shift by
+  // a negative amount in the padding check.
+  for (int m = 9; m <= kMaxModulusBits; ++m) {
+    for (size_t bytes = 1; bytes <= 24; ++bytes) {
+      const size_t count = bytes * 8 / static_cast<size_t>(m);
+      if (PackedSize(count, m) == bytes) continue;
+      INFO("m=" << m << " bytes=" << bytes);
+      std::vector<uint64_t> sum(count + 1);
+      for (char fill : {'\0', '\xff'}) {
+        CHECK(UnpackAndAccumulate(std::string(bytes, fill), m, 0, absl::MakeSpan(sum)).code() ==
+              absl::StatusCode::kInvalidArgument);
+      }
+    }
+  }
+}
+
+TEST_CASE("UnpackAndAccumulate_ChecksEveryPaddingBit") {
+  for (int m : {9, 12, 15, 17, 31, 62}) {
+    const std::vector<uint64_t> values{1, 2, 3};
+    std::string packed = *Pack(values, m);
+    const size_t pad = packed.size() * 8 - 3 * static_cast<size_t>(m);
+    for (size_t bit = 0; bit < pad; ++bit) {
+      std::string bad = packed;
+      const size_t b = 3 * static_cast<size_t>(m) + bit;
+      bad[b / 8] = static_cast<char>(static_cast<uint8_t>(bad[b / 8]) | (1u << (b % 8)));
+      std::vector<uint64_t> sum(3);
+      INFO("m=" << m << " bit=" << bit);
+      CHECK(UnpackAndAccumulate(bad, m, 0, absl::MakeSpan(sum)).code() ==
+            absl::StatusCode::kInvalidArgument);
+      CHECK(Unpack(bad, m, 3).status().code() == absl::StatusCode::kInvalidArgument);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cohort::secagg

@@ -39,16 +39,17 @@ struct ShareBundle {
 std::string EncodeShareBundle(const ShareBundle& bundle);
 absl::StatusOr<ShareBundle> DecodeShareBundle(absl::string_view bytes);
 
-// Which secret of a neighbour a survivor reveals in UNMASKING: never both for one neighbour.
+// Which secret of a neighbour a survivor reveals in UNMASKING: never two for one neighbour.
 enum class ShareKind {
   kSelfMaskSeed,  // the neighbour's input is in the sum: its self mask must go
   kMaskKey,       // the neighbour dropped: its pairwise masks with survivors must go
+  kPairwiseSeed,  // the neighbour dropped and its key cannot be rebuilt: the pair's own seed
 };
 
 struct UnmaskingShare {
   int32_t neighbour_index = 0;
   ShareKind kind = ShareKind::kSelfMaskSeed;
-  std::string share;  // kShamirShareSize bytes
+  std::string share;  // kShamirShareSize bytes; 32 (the pairwise seed) for kPairwiseSeed
 };
 
 }  // namespace cohort::secagg

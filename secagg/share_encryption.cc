@@ -19,10 +19,12 @@ void AppendU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-std::string AssociatedData(absl::string_view round_id, int32_t sender, int32_t recipient) {
+std::string AssociatedData(absl::string_view round_id, absl::string_view plan_digest,
+                           int32_t sender, int32_t recipient) {
   std::string ad = "cohort/secagg/v1 share-bundle";
   AppendU32(ad, static_cast<uint32_t>(round_id.size()));
   ad.append(round_id.data(), round_id.size());
+  ad.append(plan_digest.data(), plan_digest.size());
   AppendU32(ad, static_cast<uint32_t>(sender));
   AppendU32(ad, static_cast<uint32_t>(recipient));
   return ad;
@@ -84,8 +86,9 @@ absl::StatusOr<std::string> AesGcm256Open(const SecretKey& key, absl::string_vie
 }
 
 absl::StatusOr<std::string> SealShareBundle(const SecretKey& key, absl::string_view round_id,
-                                            int32_t sender_index, int32_t recipient_index,
-                                            absl::string_view plaintext, RandomSource& random) {
+                                            absl::string_view plan_digest, int32_t sender_index,
+                                            int32_t recipient_index, absl::string_view plaintext,
+                                            RandomSource& random) {
   if (sender_index < 1 || recipient_index < 1 || sender_index == recipient_index) {
     return absl::InvalidArgumentError(absl::StrCat("bad sender/recipient indices ", sender_index,
                                                    " -> ", recipient_index));
@@ -93,21 +96,21 @@ absl::StatusOr<std::string> SealShareBundle(const SecretKey& key, absl::string_v
   std::string nonce(kAeadNonceSize, '\0');
   random.Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(nonce.data()), nonce.size()));
   absl::StatusOr<std::string> sealed =
-      AesGcm256Seal(key, nonce, AssociatedData(round_id, sender_index, recipient_index), plaintext);
+      AesGcm256Seal(key, nonce, AssociatedData(round_id, plan_digest, sender_index, recipient_index), plaintext);
   if (!sealed.ok()) return sealed.status();
   return nonce + *sealed;
 }
 
 absl::StatusOr<std::string> OpenShareBundle(const SecretKey& key, absl::string_view round_id,
-                                            int32_t sender_index, int32_t recipient_index,
-                                            absl::string_view ciphertext) {
+                                            absl::string_view plan_digest, int32_t sender_index,
+                                            int32_t recipient_index, absl::string_view ciphertext) {
   if (ciphertext.size() < kAeadOverhead) {
     return absl::DataLossError(absl::StrCat("share bundle from ", sender_index, " is truncated (",
                                             ciphertext.size(), " bytes)"));
   }
   absl::StatusOr<std::string> opened = AesGcm256Open(
       key, ciphertext.substr(0, kAeadNonceSize),
-      AssociatedData(round_id, sender_index, recipient_index), ciphertext.substr(kAeadNonceSize));
+      AssociatedData(round_id, plan_digest, sender_index, recipient_index), ciphertext.substr(kAeadNonceSize));
   if (!opened.ok()) {
     return absl::DataLossError(absl::StrCat("share bundle from ", sender_index, " to ",
                                             recipient_index,

@@ -63,6 +63,9 @@ void AddServeFlags(CLI::App& serve, ServeFlags& flags) {
       "--admin_client_ca",
       [&c](const std::string& v) { c.mutable_tls()->set_admin_client_ca_file(v); },
       "PEM CA: require admin clients to present a certificate it signed (mutual TLS)");
+  serve.add_option_function<std::string>(
+      "--device_ca_file", [&c](const std::string& v) { c.set_device_ca_file(v); },
+      "PEM CA that issues devices' key certificates; needed by semi-malicious tasks");
   serve.add_flag_function(
       "--allow_insecure", [&c](int64_t n) { c.set_allow_insecure(n > 0); },
       "allow plaintext on non-loopback addresses (logged as a warning)");

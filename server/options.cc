@@ -120,6 +120,7 @@ absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig
   options.tls_cert_file = config.tls().cert_file();
   options.tls_key_file = config.tls().key_file();
   options.admin_client_ca_file = config.tls().admin_client_ca_file();
+  options.device_ca_file = config.device_ca_file();
   options.allow_insecure = config.allow_insecure();
   if (!config.store().empty()) options.store = config.store();
   options.migrate_on_start = config.migrate_on_start();
@@ -164,6 +165,7 @@ absl::Status ValidateOptions(const Options& options) {
   COHORT_RETURN_IF_ERROR(FileReadable(options.tls_cert_file, "--tls_cert"));
   COHORT_RETURN_IF_ERROR(FileReadable(options.tls_key_file, "--tls_key"));
   COHORT_RETURN_IF_ERROR(FileReadable(options.admin_client_ca_file, "--admin_client_ca"));
+  COHORT_RETURN_IF_ERROR(FileReadable(options.device_ca_file, "--device_ca_file"));
   const bool tls = !options.tls_cert_file.empty();
   if (!options.admin_client_ca_file.empty() && !tls) {
     return absl::InvalidArgumentError("--admin_client_ca needs --tls_cert and --tls_key");

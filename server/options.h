@@ -26,6 +26,9 @@ struct Options {
   std::string tls_key_file;
   // With TLS: require admin clients to present a certificate signed by this CA (mutual TLS).
   std::string admin_client_ca_file;
+  // The operator's device CA (PEM file): vouches for devices' signing keys in semi-malicious
+  // tasks. Empty: such tasks are refused.
+  std::string device_ca_file;
   bool allow_insecure = false;
   // The admin bearer token (read from admin_token_file or $COHORT_ADMIN_TOKEN); required.
   std::string admin_token;

@@ -71,6 +71,9 @@ absl::Status Server::Start() {
   host_options.store = store_.get();
   host_options.admin_token = options_.admin_token;
   host_options.pseudonym_salt = options_.pseudonym_salt;
+  if (!options_.device_ca_file.empty()) {
+    COHORT_ASSIGN_OR_RETURN(host_options.device_ca_pem, ReadPem(options_.device_ca_file));
+  }
   host_options.metrics = metrics_.get();
   COHORT_ASSIGN_OR_RETURN(host_, ServiceHost::Create(std::move(host_options)));
 

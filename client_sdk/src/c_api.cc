@@ -131,6 +131,17 @@ cohort_status cohort_client_create(const cohort_config* config, const cohort_tra
     c.initial_backoff = MillisOr(config->initial_backoff_millis, c.initial_backoff);
     c.max_backoff = MillisOr(config->max_backoff_millis, c.max_backoff);
     if (config->download_chunk_bytes > 0) c.download_chunk_bytes = config->download_chunk_bytes;
+    if (config->storage_key != nullptr) {
+      const std::string key(reinterpret_cast<const char*>(config->storage_key), 32);
+      c.storage_key_provider = [key] { return key; };
+    }
+    if (config->device_ca_pem != nullptr) c.device_ca_pem = config->device_ca_pem;
+    if (config->device_credential != nullptr && config->device_credential_size > 0) {
+      const std::string credential(reinterpret_cast<const char*>(config->device_credential),
+                                   config->device_credential_size);
+      c.device_credential_provider = [credential](const std::string&) { return credential; };
+    }
+    c.secagg_policy.require_semi_malicious = config->require_semi_malicious != 0;
 
     auto handle = std::make_unique<cohort_client>();
     handle->trainer = std::make_unique<CTrainer>(*trainer);
@@ -143,6 +154,15 @@ cohort_status cohort_client_create(const cohort_config* config, const cohort_tra
   } catch (...) {
     return Fail(COHORT_INTERNAL, "unexpected C++ exception in cohort_client_create");
   }
+}
+
+cohort_status cohort_client_device_public_key(const cohort_client* client, uint8_t out[32]) {
+  if (client == nullptr || out == nullptr) {
+    return Fail(COHORT_INVALID_ARGUMENT, "client and out must not be NULL");
+  }
+  const std::string key = client->client->DevicePublicKey();
+  std::memcpy(out, key.data(), std::min<size_t>(32, key.size()));
+  return COHORT_OK;
 }
 
 void cohort_client_destroy(cohort_client* client) {

@@ -1,3 +1,8 @@
+#include "cohort/client/client.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -13,10 +18,11 @@
 #include "client_sdk/src/participation.h"
 #include "client_sdk/src/session_store.h"
 #include "client_sdk/src/transport.h"
-#include "cohort/client/client.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "secagg/key_authenticity.h"
+#include "secagg/signing.h"
 
 namespace cohort::client {
 namespace internal {
@@ -38,17 +44,38 @@ std::string HostOf(std::string address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
+// The app's own key check (Config::peer_key_verifier) as a verifier.
+class FunctionVerifier final : public secagg::KeyAuthenticityVerifier {
+ public:
+  explicit FunctionVerifier(
+      std::function<absl::Status(const std::string&, const std::string&)> check)
+      : check_(std::move(check)) {}
+  absl::Status Verify(const secagg::VerifyingKey& key, absl::string_view credential,
+                      absl::Time now) const override {
+    (void)now;
+    absl::Status s = check_(key.ToBytes(), std::string(credential));
+    if (s.ok()) return s;
+    return absl::UnauthenticatedError(s.message());
+  }
+
+ private:
+  std::function<absl::Status(const std::string&, const std::string&)> check_;
+};
+
 class ClientImpl final : public Client {
  public:
   ClientImpl(Config config, Trainer* trainer,
              std::shared_ptr<v1::DeviceService::StubInterface> stub,
-             std::unique_ptr<SessionStore> store, Clock* clock)
+             std::unique_ptr<SessionStore> store, Clock* clock, secagg::SigningKey identity,
+             std::unique_ptr<secagg::KeyAuthenticityVerifier> verifier)
       : config_(std::move(config)),
         trainer_(trainer),
         stub_(std::move(stub)),
         store_(std::move(store)),
         clock_(clock != nullptr ? clock : Clock::Real()),
         transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}),
+        identity_(std::move(identity)),
+        verifier_(std::move(verifier)),
         inference_transport_(stub_.get(), {.rpc_timeout = config_.rpc_timeout}),
         inference_(&inference_transport_,
                    {.dir = config_.storage_dir + "/inference",
@@ -61,6 +88,8 @@ class ClientImpl final : public Client {
                       absl::MutexLock lock(&inference_mu_);
                       return absl::Uniform(inference_bitgen_, 0.0, 1.0);
                     }}) {}
+
+  std::string DevicePublicKey() const override { return identity_.verifying_key().ToBytes(); }
 
   ~ClientImpl() override { Stop(); }
 
@@ -146,6 +175,13 @@ class ClientImpl final : public Client {
     env.population = config_.population;
     env.sdk_version = config_.sdk_version;
     env.device_id = config_.device_id_provider;
+    env.identity = &identity_;
+    env.credential = config_.device_credential_provider;
+    env.floor.require_semi_malicious = config_.secagg_policy.require_semi_malicious;
+    env.floor.min_dropout_rate = config_.secagg_policy.min_dropout_rate;
+    env.floor.min_corrupted_fraction = config_.secagg_policy.min_corrupted_fraction;
+    env.floor.min_security_bits = config_.secagg_policy.min_security_bits;
+    env.key_verifier = verifier_.get();
     env.long_poll = config_.long_poll;
     env.download_chunk_bytes = config_.download_chunk_bytes;
     env.policy.initial_backoff = config_.initial_backoff;
@@ -193,6 +229,8 @@ class ClientImpl final : public Client {
   const std::unique_ptr<SessionStore> store_;
   Clock* const clock_;
   Transport transport_;
+  const secagg::SigningKey identity_;
+  const std::unique_ptr<secagg::KeyAuthenticityVerifier> verifier_;
   absl::BitGen bitgen_;  // used by the participation thread only
   // Inference fetches have their own transport: Cancel() of a participation leaves them be.
   Transport inference_transport_;
@@ -244,10 +282,33 @@ absl::StatusOr<std::unique_ptr<Client>> CreateClientWithStub(
     Clock* clock) {
   if (absl::Status s = ValidateConfig(config, trainer); !s.ok()) return s;
   if (stub == nullptr) return absl::InvalidArgumentError("stub is null");
-  absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(config.storage_dir);
+  std::string storage_key = config.storage_key_provider ? config.storage_key_provider() : "";
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      SessionStore::Open(config.storage_dir, std::move(storage_key));
   if (!store.ok()) return store.status();
-  return std::unique_ptr<Client>(
-      new ClientImpl(std::move(config), trainer, std::move(stub), *std::move(store), clock));
+  std::string fresh(secagg::kEd25519SeedSize, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(fresh.data()), static_cast<int>(fresh.size())) !=
+      1) {
+    return absl::InternalError("RAND_bytes failed");
+  }
+  absl::StatusOr<std::string> seed = (*store)->LoadOrCreateIdentity(fresh);
+  OPENSSL_cleanse(fresh.data(), fresh.size());
+  if (!seed.ok()) return seed.status();
+  absl::StatusOr<secagg::SigningKey> identity = secagg::SigningKey::FromSeed(*seed);
+  OPENSSL_cleanse(seed->data(), seed->size());
+  if (!identity.ok()) return identity.status();
+  std::unique_ptr<secagg::KeyAuthenticityVerifier> verifier;
+  if (config.peer_key_verifier) {
+    verifier = std::make_unique<FunctionVerifier>(config.peer_key_verifier);
+  } else if (!config.device_ca_pem.empty()) {
+    absl::StatusOr<std::unique_ptr<secagg::CertificateAuthorityVerifier>> ca =
+        secagg::CertificateAuthorityVerifier::Create(config.device_ca_pem);
+    if (!ca.ok()) return ca.status();
+    verifier = *std::move(ca);
+  }
+  return std::unique_ptr<Client>(new ClientImpl(std::move(config), trainer, std::move(stub),
+                                                *std::move(store), clock, *std::move(identity),
+                                                std::move(verifier)));
 }
 
 }  // namespace internal

@@ -1,5 +1,7 @@
 #include "client_sdk/src/participation.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -8,6 +10,7 @@
 #include "client_sdk/src/update_encoding.h"
 #include "secagg/packing.h"
 #include "secagg/random_source.h"
+#include "secagg/signed_messages.h"
 
 namespace cohort::client::internal {
 namespace {
@@ -57,6 +60,13 @@ google::protobuf::Duration ToProto(absl::Duration d) {
 
 Participation::Participation(ParticipationEnv env) : env_(std::move(env)) {}
 
+Participation::~Participation() {
+  // Copies of the session's secrets.
+  for (std::string* s : {&secure_blob_, &last_persisted_, &share_keys_request_}) {
+    if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
+  }
+}
+
 absl::StatusOr<ParticipationOutcome> Participation::Run() {
   std::optional<ParticipationOutcome> early;
   if (absl::Status s = Prepare(&early); !s.ok()) return s;
@@ -66,7 +76,7 @@ absl::StatusOr<ParticipationOutcome> Participation::Run() {
     const Action action = machine_->Next(env_.clock->Now());
     if (action.kind == Action::Kind::kDone) return Finish(action.result);
     Step(action);
-    Persist();
+    PersistOrLeave();
   }
 }
 
@@ -82,7 +92,7 @@ absl::Status Participation::Prepare(std::optional<ParticipationOutcome>* early) 
       share_keys_request_ = s.share_keys_request();
       if (machine_->secure() && !s.secagg_session().empty()) {
         absl::StatusOr<std::unique_ptr<SecureRound>> secure =
-            SecureRound::Deserialize(*machine_->plan(), s.secagg_session());
+            SecureRound::Deserialize(*machine_->plan(), s.secagg_session(), env_.key_verifier);
         if (secure.ok()) {
           secure_ = *std::move(secure);
           secure_blob_ = s.secagg_session();
@@ -100,6 +110,11 @@ absl::Status Participation::Prepare(std::optional<ParticipationOutcome>* early) 
                 : absl::NotFoundError("no plan");
         if (input.ok()) {
           input_ = *std::move(input);
+        } else if (secure_ != nullptr && secure_->received_shares()) {
+          // The masks are fixed: a new input under them would let the server subtract the two.
+          machine_->OnLocalError(absl::DataLossError(
+              absl::StrCat("the encoded input was lost after the shares were received: ",
+                           input.status().message())));
         } else {
           machine_->ForgetEncodedInput();
         }
@@ -134,7 +149,13 @@ void Participation::Step(const Action& action) {
     case Action::Kind::kTrain: Train(); break;
     case Action::Kind::kAdvertiseKeys: AdvertiseKeys(); break;
     case Action::Kind::kShareKeys: ShareKeys(); break;
+    case Action::Kind::kReportShares:
+      ReportShares();
+      break;
     case Action::Kind::kUploadChunk: UploadChunk(action.chunk_index); break;
+    case Action::Kind::kSignSurvivors:
+      SignSurvivors();
+      break;
     case Action::Kind::kSubmitUnmasking: SubmitUnmasking(); break;
     case Action::Kind::kLeave: Leave(action.leave_reason); break;
     case Action::Kind::kSleep:
@@ -157,6 +178,15 @@ void Participation::CheckIn() {
   request.set_population(env_.population);
   request.set_device_id(env_.device_id ? env_.device_id() : "");
   request.set_sdk_version(env_.sdk_version);
+  if (env_.identity != nullptr) {
+    const std::string key = env_.identity->verifying_key().ToBytes();
+    absl::StatusOr<std::string> signature =
+        env_.identity->Sign(secagg::CheckInMessage(request.population(), request.device_id()));
+    if (!signature.ok()) return machine_->OnLocalError(signature.status());
+    request.set_device_public_key(key);
+    request.set_device_key_signature(*signature);
+    if (env_.credential) request.set_device_credential(env_.credential(key));
+  }
   v1::DeviceEligibility* e = request.mutable_eligibility();
   e->set_charging(env_.eligibility.charging);
   e->set_unmetered_network(env_.eligibility.unmetered_network);
@@ -251,7 +281,11 @@ void Participation::Train() {
                                                   env_.random64(), *secagg::OsRandom(), metrics);
   if (!input.ok()) return machine_->OnTrained(input.status());
   input_ = *std::move(input);
-  if (absl::Status s = env_.store->SaveInput(input_); !s.ok() && env_.on_error) env_.on_error(s);
+  // The upload resumes from this file: without it a restart would encode a different input.
+  if (absl::Status s = env_.store->SaveInput(input_); !s.ok()) {
+    return machine_->OnTrained(
+        absl::Status(s.code(), absl::StrCat("cannot save the encoded input: ", s.message())));
+  }
   machine_->OnTrained(absl::OkStatus(), weight);
 }
 
@@ -274,7 +308,9 @@ absl::StatusOr<std::array<uint64_t, codec::kMetricElements>> Participation::Eval
 
 absl::Status Participation::EnsureSecureRound() {
   if (secure_ != nullptr) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<SecureRound>> secure = SecureRound::Create(*machine_->plan());
+  if (env_.identity == nullptr) return absl::FailedPreconditionError("no device identity key");
+  absl::StatusOr<std::unique_ptr<SecureRound>> secure =
+      SecureRound::Create(*machine_->plan(), *env_.identity, env_.floor, env_.key_verifier);
   if (!secure.ok()) return secure.status();
   secure_ = *std::move(secure);
   return absl::OkStatus();
@@ -289,7 +325,7 @@ void Participation::AdvertiseKeys() {
     return machine_->OnLocalError(s);
   }
   // The keys must be on disk before the server has them, so a restart keeps the same keys.
-  Persist();
+  if (!PersistOrLeave()) return;
   request.set_session_token(machine_->session_token());
   absl::StatusOr<v1::AdvertiseKeysResponse> response = env_.transport->AdvertiseKeys(request);
   if (!response.ok()) return RpcError(response.status());
@@ -305,12 +341,12 @@ void Participation::ShareKeys() {
   v1::ShareKeysRequest request;
   if (share_keys_request_.empty()) {
     if (absl::Status s = secure_->FillShareKeys(machine_->last_update().neighbour_keys(),
-                                                &request);
+                                                env_.clock->Now(), &request);
         !s.ok()) {
       return machine_->OnLocalError(s);
     }
     share_keys_request_ = request.SerializeAsString();
-    Persist();
+    if (!PersistOrLeave()) return;
   } else if (!request.ParseFromString(share_keys_request_)) {
     return machine_->OnLocalError(absl::DataLossError("persisted share bundle is corrupt"));
   }
@@ -318,6 +354,45 @@ void Participation::ShareKeys() {
   absl::StatusOr<v1::ShareKeysResponse> response = env_.transport->ShareKeys(request);
   if (!response.ok()) return RpcError(response.status());
   machine_->OnKeysShared();
+}
+
+void Participation::ReportShares() {
+  Report(Stage::kSharingKeys);
+  if (env_.cancelled()) return;
+  if (secure_ == nullptr) {
+    return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
+  }
+  v1::ReportSharesRequest request;
+  if (absl::Status s = secure_->ReceiveShares(machine_->last_update().incoming_shares(), &request);
+      !s.ok()) {
+    return machine_->OnLocalError(s);
+  }
+  // The masks are fixed from here on: on disk before the server learns which bundles opened.
+  if (!PersistOrLeave()) return;
+  request.set_session_token(machine_->session_token());
+  absl::StatusOr<v1::ReportSharesResponse> response = env_.transport->ReportShares(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnSharesReported();
+}
+
+void Participation::SignSurvivors() {
+  Report(Stage::kUnmasking);
+  if (env_.cancelled()) return;
+  if (secure_ == nullptr) {
+    return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
+  }
+  v1::SignSurvivorsRequest request;
+  if (absl::Status s =
+          secure_->FillSignSurvivors(machine_->last_update().consistency_check(), &request);
+      !s.ok()) {
+    return machine_->OnLocalError(s);
+  }
+  // Which set this device signed is on disk before the signature leaves it.
+  if (!PersistOrLeave()) return;
+  request.set_session_token(machine_->session_token());
+  absl::StatusOr<v1::SignSurvivorsResponse> response = env_.transport->SignSurvivors(request);
+  if (!response.ok()) return RpcError(response.status());
+  machine_->OnSurvivorsSigned();
 }
 
 void Participation::UploadChunk(int64_t index) {
@@ -340,7 +415,7 @@ void Participation::UploadChunk(int64_t index) {
     if (secure_ == nullptr) {
       return machine_->OnLocalError(absl::DataLossError("the round's keys were lost"));
     }
-    if (absl::Status s = secure_->ReceiveShares(machine_->last_update().incoming_shares());
+    if (absl::Status s = secure_->ReceiveShares(machine_->last_update().incoming_shares(), nullptr);
         !s.ok()) {
       return machine_->OnLocalError(s);
     }
@@ -368,6 +443,9 @@ void Participation::SubmitUnmasking() {
       !s.ok()) {
     return machine_->OnLocalError(s);
   }
+  // Which request this device answered is on disk before any share leaves it: restored, it
+  // answers this request again or refuses another.
+  if (!PersistOrLeave()) return;
   request.set_session_token(machine_->session_token());
   absl::StatusOr<v1::SubmitUnmaskingResponse> response =
       env_.transport->SubmitUnmasking(request);
@@ -407,22 +485,40 @@ absl::StatusOr<ParticipationOutcome> Participation::Finish(
   return result;
 }
 
-void Participation::Persist() {
-  if (!machine_.has_value() || !machine_->in_round() || machine_->done()) return;
+absl::Status Participation::Persist() {
+  if (!machine_.has_value() || !machine_->in_round() || machine_->done()) {
+    return absl::OkStatus();
+  }
   SessionSnapshot snapshot = machine_->Snapshot();
   if (secure_ != nullptr) {
     absl::StatusOr<std::string> blob = secure_->Serialize();
-    if (blob.ok()) secure_blob_ = *std::move(blob);
+    if (!blob.ok()) return blob.status();
+    if (!secure_blob_.empty()) OPENSSL_cleanse(secure_blob_.data(), secure_blob_.size());
+    secure_blob_ = *std::move(blob);
   }
   snapshot.set_secagg_session(secure_blob_);
   snapshot.set_share_keys_request(share_keys_request_);
   std::string bytes = snapshot.SerializeAsString();
-  if (bytes == last_persisted_) return;
-  if (absl::Status s = env_.store->SaveRound(snapshot); !s.ok()) {
-    if (env_.on_error) env_.on_error(s);
-    return;
+  if (bytes == last_persisted_) {
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    return absl::OkStatus();
   }
+  if (absl::Status s = env_.store->SaveRound(snapshot); !s.ok()) {
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    if (env_.on_error) env_.on_error(s);
+    return s;
+  }
+  if (!last_persisted_.empty()) OPENSSL_cleanse(last_persisted_.data(), last_persisted_.size());
   last_persisted_ = std::move(bytes);
+  return absl::OkStatus();
+}
+
+bool Participation::PersistOrLeave() {
+  absl::Status s = Persist();
+  if (s.ok()) return true;
+  machine_->OnLocalError(
+      absl::Status(s.code(), absl::StrCat("cannot save the round's state: ", s.message())));
+  return false;
 }
 
 void Participation::Report(Stage stage, double fraction) {

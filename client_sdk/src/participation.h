@@ -19,6 +19,8 @@
 #include "codec/evaluation_metrics.h"
 #include "cohort/client/client.h"
 #include "cohort/client/trainer.h"
+#include "secagg/key_authenticity.h"
+#include "secagg/signing.h"
 
 namespace cohort::client::internal {
 
@@ -39,6 +41,14 @@ struct ParticipationEnv {
   std::string population;
   std::string sdk_version;
   std::function<std::string()> device_id;
+  // The device's long-lived Ed25519 key (SessionStore::LoadOrCreateIdentity) and what vouches
+  // for it (empty: nothing; semi-malicious tasks refuse such a device).
+  const secagg::SigningKey* identity = nullptr;
+  std::function<std::string(const std::string& public_key)> credential;
+  // The least this device accepts of a plan's secure aggregation, and what checks neighbours'
+  // credentials (not owned; may be null outside the semi-malicious model).
+  SecAggFloor floor;
+  const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;
   Eligibility eligibility;
   absl::Duration long_poll = absl::Seconds(20);
   int64_t download_chunk_bytes = 0;
@@ -53,6 +63,13 @@ struct ParticipationEnv {
 // every step that changes it (and wiped when the round ends; kept after CANCELLED or a lost
 // server so the next participation resumes the round).
 //
+// Crash safety: every answer that reveals something (keys, share bundles, the report, masked
+// chunks, the survivor signature, unmasking shares) is recorded in the secagg session and
+// persisted (fsync) before it is sent, so a process killed anywhere and restored sends the
+// same bytes again or refuses; a failed save ends the round (the device leaves). If the encoded
+// input is lost after shares were received, the device leaves rather than encode another input
+// under the same masks.
+//
 // Memory: the model is downloaded straight into one float vector; training adds the trainer's
 // result (turned into the delta in place, after which the model is freed); the codec's output is
 // packed at once (m bits per element) and the full-width vector freed; masking and packing then
@@ -65,6 +82,9 @@ struct ParticipationEnv {
 class Participation {
  public:
   explicit Participation(ParticipationEnv env);
+  ~Participation();
+  Participation(const Participation&) = delete;
+  Participation& operator=(const Participation&) = delete;
   absl::StatusOr<ParticipationOutcome> Run();
 
  private:
@@ -81,13 +101,18 @@ class Participation {
       const v1::RoundPlan& plan);
   void AdvertiseKeys();
   void ShareKeys();
+  void ReportShares();
   void UploadChunk(int64_t index);
+  void SignSurvivors();
   void SubmitUnmasking();
   void Leave(const std::string& reason);
   absl::StatusOr<ParticipationOutcome> Finish(absl::StatusOr<ParticipationOutcome> result);
 
-  // Persists the machine's state when it changed; a failing disk is reported, not fatal.
-  void Persist();
+  // Persists the machine's state when it changed. A failure is returned (and reported); the
+  // caller ends the round, since an answer it cannot record must not be sent.
+  absl::Status Persist();
+  // Persist, or leave the round with the error; true when saved.
+  bool PersistOrLeave();
   void Report(Stage stage, double fraction = 0.0);
   void RpcError(const absl::Status& status);
   absl::Status EnsureSecureRound();

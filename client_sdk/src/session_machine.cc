@@ -44,6 +44,10 @@ const char* ActionKindName(Action::Kind kind) {
     case Action::Kind::kTrain: return "Train";
     case Action::Kind::kAdvertiseKeys: return "AdvertiseKeys";
     case Action::Kind::kShareKeys: return "ShareKeys";
+    case Action::Kind::kReportShares:
+      return "ReportShares";
+    case Action::Kind::kSignSurvivors:
+      return "SignSurvivors";
     case Action::Kind::kUploadChunk: return "UploadChunk";
     case Action::Kind::kSubmitUnmasking: return "SubmitUnmasking";
     case Action::Kind::kLeave: return "Leave";
@@ -80,6 +84,8 @@ absl::StatusOr<SessionMachine> SessionMachine::Restore(const SessionSnapshot& sn
   }
   machine.keys_advertised_ = snapshot.keys_advertised();
   machine.keys_shared_ = snapshot.keys_shared();
+  machine.shares_reported_ = snapshot.shares_reported();
+  machine.survivors_signed_ = snapshot.survivors_signed();
   machine.input_encoded_ = snapshot.input_encoded();
   machine.next_chunk_ = snapshot.next_chunk();
   machine.upload_complete_ = snapshot.upload_complete();
@@ -102,6 +108,8 @@ SessionSnapshot SessionMachine::Snapshot() const {
   s.set_known_phase(known_phase_);
   s.set_keys_advertised(keys_advertised_);
   s.set_keys_shared(keys_shared_);
+  s.set_shares_reported(shares_reported_);
+  s.set_survivors_signed(survivors_signed_);
   s.set_input_encoded(input_encoded_);
   s.set_next_chunk(next_chunk_);
   s.set_upload_complete(upload_complete_);
@@ -153,6 +161,12 @@ Action SessionMachine::Next(absl::Time now) const {
       break;
     case Stage::kShare:
       action.kind = Action::Kind::kShareKeys;
+      break;
+    case Stage::kReport:
+      action.kind = Action::Kind::kReportShares;
+      break;
+    case Stage::kSign:
+      action.kind = Action::Kind::kSignSurvivors;
       break;
     case Stage::kDownload:
       action.kind = Action::Kind::kDownloadModel;
@@ -286,6 +300,11 @@ void SessionMachine::Dispatch() {
                     "no incoming shares");
           return;
         }
+        if (!upload_complete_ && !shares_reported_) {
+          // Before anything else: neighbours' inputs wait for this report.
+          stage_ = Stage::kReport;
+          return;
+        }
       }
       if (upload_complete_) {
         Poll(phase);
@@ -297,6 +316,20 @@ void SessionMachine::Dispatch() {
         stage_ = Stage::kVerify;
       } else {
         stage_ = Stage::kDownload;
+      }
+      return;
+    case v1::ROUND_PHASE_CONSISTENCY_CHECK:
+      upload_complete_ = true;
+      if (!secure_round) {
+        LeaveWith(absl::InternalError("consistency check in a round without secure aggregation"),
+                  "inconsistent plan");
+      } else if (survivors_signed_) {
+        Poll(phase);
+      } else if (!last_update_.has_consistency_check()) {
+        LeaveWith(absl::InternalError("CONSISTENCY_CHECK update without the survivor set"),
+                  "no survivor set");
+      } else {
+        stage_ = Stage::kSign;
       }
       return;
     case v1::ROUND_PHASE_UNMASKING:
@@ -414,6 +447,22 @@ void SessionMachine::OnKeysShared() {
   precondition_failures_ = 0;
   keys_shared_ = true;
   Poll(v1::ROUND_PHASE_SHARE_KEYS);
+}
+
+void SessionMachine::OnSharesReported() {
+  if (stage_ != Stage::kReport) return;
+  CallSucceeded();
+  precondition_failures_ = 0;
+  shares_reported_ = true;
+  Dispatch();
+}
+
+void SessionMachine::OnSurvivorsSigned() {
+  if (stage_ != Stage::kSign) return;
+  CallSucceeded();
+  precondition_failures_ = 0;
+  survivors_signed_ = true;
+  Poll(v1::ROUND_PHASE_CONSISTENCY_CHECK);
 }
 
 void SessionMachine::OnChunkUploaded(const v1::UploadMaskedInputResponse& response) {

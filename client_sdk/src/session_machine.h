@@ -42,13 +42,15 @@ struct SessionPolicy {
 struct Action {
   enum class Kind {
     kCheckIn,
-    kWaitForPhase,     // known_phase
-    kDownloadModel,    // offset
-    kVerifyModel,      // compare the downloaded bytes' SHA-256 with plan().model_sha256()
-    kTrain,            // train on the model, encode (and persist) the input
+    kWaitForPhase,   // known_phase
+    kDownloadModel,  // offset
+    kVerifyModel,    // compare the downloaded bytes' SHA-256 with plan().model_sha256()
+    kTrain,          // train on the model, encode (and persist) the input
     kAdvertiseKeys,
     kShareKeys,        // for last_update().neighbour_keys()
+    kReportShares,     // open last_update().incoming_shares(), report those that do not open
     kUploadChunk,      // chunk_index, masked with last_update()... incoming shares
+    kSignSurvivors,    // for last_update().consistency_check()
     kSubmitUnmasking,  // for last_update().unmasking()
     kLeave,            // leave_reason; best effort, then OnLeft()
     kSleep,            // until; then ask again
@@ -75,10 +77,10 @@ const char* ActionKindName(Action::Kind kind);
 //        a = machine.Next(clock.Now())) { Perform(a); }
 //
 // Secure aggregation rounds go CheckIn -> WaitForPhase ... AdvertiseKeys -> ShareKeys ->
-// Download/Verify/Train -> UploadChunk x n -> SubmitUnmasking -> Done; rounds without it skip the
-// key phases and unmasking. A transient error (UNAVAILABLE, DEADLINE_EXCEEDED,
-// RESOURCE_EXHAUSTED, ABORTED) backs off and then re-synchronizes with
-// WaitForPhase(UNSPECIFIED); FAILED_PRECONDITION re-synchronizes at once; UNAUTHENTICATED in a
+// ReportShares -> Download/Verify/Train -> UploadChunk x n -> [SignSurvivors] ->
+// SubmitUnmasking -> Done; rounds without it skip the key phases and unmasking. A transient error
+// (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) backs off and then re-synchronizes
+// with WaitForPhase(UNSPECIFIED); FAILED_PRECONDITION re-synchronizes at once; UNAUTHENTICATED in a
 // round ends it as kDropped. Snapshot()/Restore() carry the round across process restarts.
 //
 // This class is not thread-safe.
@@ -109,14 +111,18 @@ class SessionMachine {
   void OnTrained(const absl::Status& status, int64_t num_examples = 0);
   void OnKeysAdvertised();
   void OnKeysShared();
+  void OnSharesReported();
   void OnChunkUploaded(const v1::UploadMaskedInputResponse& response);
+  void OnSurvivorsSigned();
   void OnUnmaskingSubmitted();
   void OnLeft();
   // A call failed. Decides between backing off and retrying, re-synchronizing, and ending.
   void OnRpcError(const absl::Status& status, absl::Time now);
   // A local step failed (secagg, codec, store): leave the round and end with `status`.
   void OnLocalError(const absl::Status& status);
-  // The host lost the encoded input it persisted: download, train and upload again.
+  // The host lost the encoded input it persisted before any mask was fixed: download, train and
+  // upload again. (Once shares were received the host must leave instead: re-encoding under
+  // the same masks would let the server subtract two uploads.)
   void ForgetEncodedInput();
   // Ends at once with CANCELLED (no Leave: the persisted round stays resumable).
   void Cancel();
@@ -147,10 +153,12 @@ class SessionMachine {
     kPoll,
     kAdvertise,
     kShare,
+    kReport,
     kDownload,
     kVerify,
     kTrain,
     kUpload,
+    kSign,
     kUnmask,
     kLeave,
     kDone,
@@ -186,6 +194,8 @@ class SessionMachine {
 
   bool keys_advertised_ = false;
   bool keys_shared_ = false;
+  bool shares_reported_ = false;
+  bool survivors_signed_ = false;
   int64_t download_offset_ = 0;
   int model_downloads_ = 0;
   bool model_verified_ = false;

@@ -116,6 +116,10 @@ void DriveToUpload(SessionMachine& m, const v1::RoundPlan& plan) {
     m.OnKeysShared();
   }
   m.OnRoundUpdate(Update(v1::ROUND_PHASE_MASKED_INPUT, &plan), kT0);
+  if (plan.has_secagg()) {
+    REQUIRE(m.Next(kT0).kind == Kind::kReportShares);
+    m.OnSharesReported();
+  }
   REQUIRE(m.OnModelChunk(Chunk(0, 10)));
   m.OnModelVerified(true);
   m.OnTrained(absl::OkStatus(), 42);
@@ -209,6 +213,10 @@ TEST_CASE("SecureRound_RunsEveryPhaseInOrderAndContributes") {
   m.OnKeysShared();
   CHECK(m.Next(kT0).known_phase == v1::ROUND_PHASE_SHARE_KEYS);
   m.OnRoundUpdate(Update(v1::ROUND_PHASE_MASKED_INPUT, &plan), kT0);
+  // Before anything else the device says which bundles did not open: its neighbours' inputs
+  // wait for that.
+  REQUIRE(m.Next(kT0).kind == Kind::kReportShares);
+  m.OnSharesReported();
   a = m.Next(kT0);
   REQUIRE(a.kind == Kind::kDownloadModel);
   CHECK(a.offset == 0);
@@ -243,6 +251,29 @@ TEST_CASE("SecureRound_RunsEveryPhaseInOrderAndContributes") {
   CHECK(a.result->new_model_version == 4);
   CHECK(a.result->contributors == 3);
   CHECK(a.result->round_number == 7);
+}
+
+TEST_CASE("SemiMaliciousRound_SignsTheSurvivorSetBeforeUnmasking") {
+  SessionMachine m = MakeMachine();
+  const v1::RoundPlan plan = Plan(true);
+  DriveToUpload(m, plan);
+  for (int64_t i = 0; i < 3; ++i) m.OnChunkUploaded(Uploaded(i + 1, 3));
+  v1::RoundUpdate check = Update(v1::ROUND_PHASE_CONSISTENCY_CHECK, &plan);
+  check.mutable_consistency_check()->add_survivors(1);
+  m.OnRoundUpdate(check, kT0);
+  REQUIRE(m.Next(kT0).kind == Kind::kSignSurvivors);
+  m.OnSurvivorsSigned();
+  Action a = m.Next(kT0);
+  REQUIRE(a.kind == Kind::kWaitForPhase);
+  CHECK(a.known_phase == v1::ROUND_PHASE_CONSISTENCY_CHECK);
+  // Restored after signing, it does not sign again.
+  absl::StatusOr<SessionMachine> restored =
+      SessionMachine::Restore(m.Snapshot(), TestPolicy(), [] { return 0.5; });
+  REQUIRE(restored.ok());
+  restored->OnRoundUpdate(check, kT0);
+  CHECK(restored->Next(kT0).kind == Kind::kWaitForPhase);
+  m.OnRoundUpdate(Update(v1::ROUND_PHASE_UNMASKING), kT0);
+  CHECK(m.Next(kT0).kind == Kind::kSubmitUnmasking);
 }
 
 TEST_CASE("PlainRound_SkipsKeyPhasesAndUnmasking") {

@@ -16,11 +16,17 @@
 namespace cohort::client::internal {
 
 // What the SDK keeps on the device between process lives, in the app's storage dir:
-//   round.pb   SessionSnapshot of the round in flight (token, plan, secagg keys and shares)
-//   input.bin  the round's encoded input, packed as on the wire (update_encoding.h), so an
-//              upload resumes with the same values it started with
-//   pace.pb    PaceState (the retry-later time), which outlives rounds
-//   lock       flock()ed while a store is open, so two clients never share the directory
+//   round.pb      SessionSnapshot of the round in flight (token, plan, secagg keys and shares)
+//   input.bin     the round's encoded input, packed as on the wire (update_encoding.h), so an
+//                 upload resumes with the same values it started with
+//   identity.key  the device's Ed25519 signing seed, kept for as long as the app is installed
+//   pace.pb       PaceState (the retry-later time), which outlives rounds
+//   lock          flock()ed while a store is open, so two clients never share the directory
+// With a storage key (the app's, e.g. wrapped by the Android Keystore or kept in the iOS
+// Keychain), round.pb, input.bin and identity.key are sealed with AES-256-GCM:
+//   "CSE1" || nonce (12) || ciphertext || tag (16), AD = "cohort/sdk/v1 file " || file name.
+// A sealed file that does not open (another key, tampering) is treated as absent (round.pb,
+// identity.key) or as lost (input.bin). Without a key the files are plaintext, mode 0600.
 // Every write goes to a temporary file that is fsync()ed and rename()d over the old one, and
 // the directory is fsync()ed: a crash leaves the old or the new file, never a torn one. Files
 // are created mode 0600. WipeRound() deletes the round's files when the round ends.
@@ -32,9 +38,13 @@ namespace cohort::client::internal {
 class SessionStore {
  public:
   // Creates `dir` (and parents) if missing. FAILED_PRECONDITION when another open store holds
-  // the directory's lock; INTERNAL / PERMISSION_DENIED from the file system otherwise.
-  static absl::StatusOr<std::unique_ptr<SessionStore>> Open(const std::string& dir);
+  // the directory's lock; INVALID_ARGUMENT for a storage key that is not 32 bytes; INTERNAL /
+  // PERMISSION_DENIED from the file system otherwise. `storage_key` empty: plaintext files.
+  static absl::StatusOr<std::unique_ptr<SessionStore>> Open(const std::string& dir,
+                                                            std::string storage_key = "");
   ~SessionStore();
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
 
   // nullopt when no round is persisted. A file that does not parse is deleted and reported as
   // nullopt (a half-written state from an older SDK is not worth a failed participation).
@@ -48,6 +58,10 @@ class SessionStore {
   // Removes round.pb and input.bin; OK when they are absent.
   absl::Status WipeRound();
 
+  // The device's Ed25519 seed: loaded, or made with `random_seed` (32 bytes) and saved on the
+  // first call.
+  absl::StatusOr<std::string> LoadOrCreateIdentity(const std::string& random_seed);
+
   // InfinitePast when never set.
   absl::StatusOr<absl::Time> LoadNextCheckIn();
   absl::Status SaveNextCheckIn(absl::Time time);
@@ -55,13 +69,18 @@ class SessionStore {
   const std::string& dir() const { return dir_; }
 
  private:
-  SessionStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
+  SessionStore(std::string dir, int lock_fd, std::string storage_key);
   absl::Status WriteAtomically(const std::string& name, const std::string& bytes);
   absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& name);
+  // Sealed with the storage key when there is one; DATA_LOSS for a sealed file that does not
+  // open.
+  absl::Status WriteSecret(const std::string& name, const std::string& bytes);
+  absl::StatusOr<std::optional<std::string>> ReadSecret(const std::string& name);
   absl::Status Remove(const std::string& name);
 
   std::string dir_;
   int lock_fd_ = -1;
+  std::string storage_key_;
 };
 
 }  // namespace cohort::client::internal

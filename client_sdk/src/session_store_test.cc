@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iterator>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -109,6 +110,98 @@ TEST_CASE("SessionStore_OpenRejectsAFileAsDir") {
   }
   CHECK_FALSE(SessionStore::Open(tmp.File("file")).ok());
   CHECK(SessionStore::Open("").status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+TEST_CASE("SessionStore_WithAStorageKeySealsRoundInputAndIdentity") {
+  cohort::testing::TempDir tmp;
+  const std::string key(32, 'k');
+  const std::string secret = "mask seed 0123456789";
+  const std::string seed(32, 's');
+  {
+    auto store = SessionStore::Open(tmp.path(), key);
+    REQUIRE(store.ok());
+    SessionSnapshot snapshot;
+    snapshot.set_session_token("tok");
+    snapshot.set_secagg_session(secret);
+    REQUIRE((*store)->SaveRound(snapshot).ok());
+    REQUIRE((*store)->SaveInput(secret).ok());
+    REQUIRE((*store)->LoadOrCreateIdentity(seed).ok());
+  }
+  // Nothing secret is on disk in the clear.
+  for (const char* name : {"round.pb", "input.bin", "identity.key"}) {
+    const std::string bytes = ReadAll(tmp.File(name));
+    INFO(name);
+    CHECK(bytes.rfind("CSE1", 0) == 0);
+    CHECK(bytes.find(secret) == std::string::npos);
+    CHECK(bytes.find(seed) == std::string::npos);
+  }
+  // The same key opens them again.
+  auto store = SessionStore::Open(tmp.path(), key);
+  REQUIRE(store.ok());
+  auto loaded = (*store)->LoadRound();
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->has_value());
+  CHECK((*loaded)->secagg_session() == secret);
+  CHECK(*(*store)->LoadInput(static_cast<int64_t>(secret.size())) == secret);
+  CHECK(*(*store)->LoadOrCreateIdentity(std::string(32, 'x')) == seed);
+}
+
+TEST_CASE("SessionStore_ASealedFileDoesNotOpenWithAnotherKeyOrWhenTampered") {
+  cohort::testing::TempDir tmp;
+  {
+    auto store = SessionStore::Open(tmp.path(), std::string(32, 'k'));
+    REQUIRE(store.ok());
+    SessionSnapshot snapshot;
+    snapshot.set_session_token("tok");
+    REQUIRE((*store)->SaveRound(snapshot).ok());
+    REQUIRE((*store)->SaveInput("input").ok());
+  }
+  {
+    auto other = SessionStore::Open(tmp.path(), std::string(32, 'o'));
+    REQUIRE(other.ok());
+    CHECK((*other)->LoadInput(5).status().code() == absl::StatusCode::kDataLoss);
+    // A round that does not open cannot be resumed: treated as absent, and removed.
+    auto round = (*other)->LoadRound();
+    REQUIRE(round.ok());
+    CHECK_FALSE(round->has_value());
+  }
+  auto store = SessionStore::Open(tmp.path(), std::string(32, 'k'));
+  REQUIRE(store.ok());
+  REQUIRE((*store)->SaveInput("input").ok());
+  std::string bytes = ReadAll(tmp.File("input.bin"));
+  bytes[bytes.size() / 2] ^= 1;
+  {
+    std::ofstream f(tmp.File("input.bin"), std::ios::binary | std::ios::trunc);
+    f << bytes;
+  }
+  CHECK((*store)->LoadInput(5).status().code() == absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("SessionStore_RejectsAStorageKeyThatIsNot32Bytes") {
+  cohort::testing::TempDir tmp;
+  CHECK(SessionStore::Open(tmp.path(), "short").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("SessionStore_FailedWriteLeavesTheOldFileAndReportsAnError") {
+  cohort::testing::TempDir tmp;
+  auto store = SessionStore::Open(tmp.path());
+  REQUIRE(store.ok());
+  SessionSnapshot snapshot;
+  snapshot.set_session_token("old");
+  REQUIRE((*store)->SaveRound(snapshot).ok());
+  // A directory where the temporary file goes: the write cannot start (root-proof, unlike
+  // permissions).
+  REQUIRE(::mkdir(tmp.File("round.pb.tmp").c_str(), 0700) == 0);
+  snapshot.set_session_token("new");
+  CHECK_FALSE((*store)->SaveRound(snapshot).ok());
+  ::rmdir(tmp.File("round.pb.tmp").c_str());
+  CHECK((*(*store)->LoadRound())->session_token() == "old");
 }
 
 }  // namespace

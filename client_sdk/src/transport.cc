@@ -76,6 +76,18 @@ absl::StatusOr<v1::ShareKeysResponse> Transport::ShareKeys(const v1::ShareKeysRe
       &v1::DeviceService::StubInterface::ShareKeys, request, options_.rpc_timeout);
 }
 
+absl::StatusOr<v1::ReportSharesResponse> Transport::ReportShares(
+    const v1::ReportSharesRequest& request) {
+  return Call<v1::ReportSharesRequest, v1::ReportSharesResponse>(
+      &v1::DeviceService::StubInterface::ReportShares, request, options_.rpc_timeout);
+}
+
+absl::StatusOr<v1::SignSurvivorsResponse> Transport::SignSurvivors(
+    const v1::SignSurvivorsRequest& request) {
+  return Call<v1::SignSurvivorsRequest, v1::SignSurvivorsResponse>(
+      &v1::DeviceService::StubInterface::SignSurvivors, request, options_.rpc_timeout);
+}
+
 absl::StatusOr<v1::UploadMaskedInputResponse> Transport::UploadMaskedInput(
     const v1::UploadMaskedInputRequest& request) {
   return Call<v1::UploadMaskedInputRequest, v1::UploadMaskedInputResponse>(

@@ -38,6 +38,8 @@ class Transport {
   absl::StatusOr<v1::AdvertiseKeysResponse> AdvertiseKeys(
       const v1::AdvertiseKeysRequest& request);
   absl::StatusOr<v1::ShareKeysResponse> ShareKeys(const v1::ShareKeysRequest& request);
+  absl::StatusOr<v1::ReportSharesResponse> ReportShares(const v1::ReportSharesRequest& request);
+  absl::StatusOr<v1::SignSurvivorsResponse> SignSurvivors(const v1::SignSurvivorsRequest& request);
   absl::StatusOr<v1::UploadMaskedInputResponse> UploadMaskedInput(
       const v1::UploadMaskedInputRequest& request);
   absl::StatusOr<v1::SubmitUnmaskingResponse> SubmitUnmasking(

@@ -15,6 +15,8 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "server/core/device_identity.h"
 #include "server/core/dp_task.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -48,6 +50,17 @@ absl::Status ValidateCheckIn(const cohort::v1::CheckInRequest& r, int sdk_major)
   if (battery < 0 || battery > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("eligibility.battery_percent must be in [0, 100], got ", battery));
+  }
+  absl::StatusOr<secagg::VerifyingKey> key = secagg::VerifyingKey::FromBytes(r.device_public_key());
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device_public_key must be an Ed25519 key: ", key.status().message()));
+  }
+  if (absl::Status s = key->Verify(secagg::CheckInMessage(r.population(), r.device_id()),
+                                   r.device_key_signature());
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device_key_signature does not verify under device_public_key: ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -98,6 +111,16 @@ Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<SessionToke
   sampler_.seed(seed);
 }
 
+TaskRunner::Services Coordinator::RunnerServices() const {
+  TaskRunner::Services services;
+  services.store = options_.store;
+  services.observer = options_.observer;
+  services.random = options_.random;
+  services.key_verifier = options_.key_verifier;
+  services.offenders = options_.offenders;
+  return services;
+}
+
 void Coordinator::Audit(const std::string& action, const std::string& task_id,
                         const std::string& detail) {
   AuditEntry entry;
@@ -116,10 +139,10 @@ absl::Status Coordinator::Recover() {
   if (!failed.ok()) return failed.status();
   absl::StatusOr<std::vector<cohort::v1::Task>> tasks = options_.store->ListTasks();
   if (!tasks.ok()) return tasks.status();
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = options_.clock->Now();
+  // Runners are built outside the lock: with secure aggregation each computes its task's
+  // parameter table, a search that must not stall device calls.
+  std::vector<std::unique_ptr<TaskRunner>> recovered;
   for (cohort::v1::Task& task : *tasks) {
-    if (by_id_.contains(task.task_id())) continue;
     absl::StatusOr<cohort::v1::Model> model = options_.store->GetLatestModel(task.task_id());
     if (!model.ok()) return model.status();
     absl::StatusOr<std::vector<cohort::v1::RoundSummary>> last =
@@ -139,14 +162,20 @@ absl::Status Coordinator::Recover() {
     }
     absl::StatusOr<std::unique_ptr<TaskRunner>> runner =
         TaskRunner::Create(std::move(task), std::move(*model), last_round, std::move(state),
-                           options_.store, options_.observer, options_.random);
+                           RunnerServices());
     if (!runner.ok()) return runner.status();
     absl::StatusOr<std::string> calibration =
         options_.store->GetCalibrationData((*runner)->task_id());
     if (!calibration.ok()) return calibration.status();
     if (!calibration->empty()) (*runner)->publisher().SetCalibrationData(*std::move(calibration));
-    by_id_[(*runner)->task_id()] = runner->get();
-    runners_.push_back(std::move(*runner));
+    recovered.push_back(std::move(*runner));
+  }
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = options_.clock->Now();
+  for (std::unique_ptr<TaskRunner>& runner : recovered) {
+    if (by_id_.contains(runner->task_id())) continue;
+    by_id_[runner->task_id()] = runner.get();
+    runners_.push_back(std::move(runner));
     runners_.back()->Sync(now);
   }
   COHORT_LOG_INFO("recovered tasks={} failed_rounds={}", runners_.size(), *failed);
@@ -181,6 +210,10 @@ absl::StatusOr<cohort::v1::Task> Coordinator::CreateTask(
   }
   absl::StatusOr<cohort::v1::TaskConfig> config = ValidateTaskConfig(std::move(requested));
   if (!config.ok()) return config.status();
+  if (absl::Status s = CheckThreatModelServed(config->secagg(), options_.key_verifier != nullptr);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<cohort::v1::Model> model = InitialModel(*config);
   if (!model.ok()) return model.status();
   cohort::v1::Task task;
@@ -195,8 +228,8 @@ absl::StatusOr<cohort::v1::Task> Coordinator::CreateTask(
   if (DpEnabled(*config)) *task.mutable_privacy() = InitialPrivacyBudget(*config);
   ToProto(options_.clock->Now(), task.mutable_created_at());
   // The runner first: whatever it refuses is refused before anything is stored.
-  absl::StatusOr<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(
-      task, *model, 0, std::nullopt, options_.store, options_.observer, options_.random);
+  absl::StatusOr<std::unique_ptr<TaskRunner>> runner =
+      TaskRunner::Create(task, *model, 0, std::nullopt, RunnerServices());
   if (!runner.ok()) return runner.status();
   if (absl::Status s = options_.store->CreateTask(task, *model); !s.ok()) return s;
   {
@@ -412,12 +445,19 @@ absl::StatusOr<CheckInResponse> Coordinator::CheckIn(const cohort::v1::CheckInRe
     accepted->set_round_id(round->round_id());
     return response;
   };
-  // A device already in a live round resumes it (it lost its token, or its answer was lost).
+  const DeviceIdentity identity{request.device_public_key(), request.device_credential()};
+  // A device already in a live round resumes it (it lost its token, or its answer was lost),
+  // but only with the key it was admitted with: knowing a device's id is not enough.
   for (const auto& [task_id, unused] : candidates) {
     TaskRunner* runner = by_id_[task_id];
     Round* round = runner->current();
     if (round == nullptr || round->ended()) continue;
-    if (std::optional<int32_t> index = round->IndexOf(pseudonym); index.has_value()) {
+    if (round->IndexOf(pseudonym).has_value()) {
+      absl::StatusOr<int32_t> index = round->Admit(pseudonym, identity, now);
+      if (!index.ok()) {
+        if (options_.observer != nullptr) options_.observer->OnCheckIn("key_mismatch");
+        return index.status();
+      }
       if (options_.observer != nullptr) options_.observer->OnCheckIn("resumed");
       return accept(runner, round, *index);
     }
@@ -436,6 +476,33 @@ absl::StatusOr<CheckInResponse> Coordinator::CheckIn(const cohort::v1::CheckInRe
       outcome = "ineligible";
       at_least = std::max(at_least, absl::Minutes(10));
       continue;
+    }
+    if (std::optional<absl::Time> until = runner->CoolingOffUntil(pseudonym, now)) {
+      reason = absl::StrCat(
+          "the device was excluded from recent rounds (its share bundles did not open); it may "
+          "take part again after ",
+          absl::FormatTime(*until));
+      outcome = "offender";
+      at_least = std::max(at_least, *until - now);
+      fallback = runner;
+      continue;
+    }
+    if (runner->config().secagg().enabled() &&
+        runner->config().secagg().threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS) {
+      // Only devices whose keys are vouched for may stand in a neighbourhood.
+      const absl::Status authentic =
+          options_.key_verifier == nullptr
+              ? absl::FailedPreconditionError("no key-authenticity verifier")
+              : options_.key_verifier->Verify(
+                    *secagg::VerifyingKey::FromBytes(request.device_public_key()),
+                    request.device_credential(), now);
+      if (!authentic.ok()) {
+        reason = absl::StrCat("the task requires a device credential for its key: ",
+                              authentic.message());
+        outcome = "ineligible";
+        at_least = std::max(at_least, absl::Minutes(10));
+        continue;
+      }
     }
     if (auto it = cooling_until.find(task_id); it != cooling_until.end() && it->second > now) {
       reason = absl::StrCat("the device took part recently; cool-down ends at ",
@@ -466,7 +533,7 @@ absl::StatusOr<CheckInResponse> Coordinator::CheckIn(const cohort::v1::CheckInRe
       fallback = runner;
       continue;
     }
-    absl::StatusOr<int32_t> index = round->Admit(pseudonym, now);
+    absl::StatusOr<int32_t> index = round->Admit(pseudonym, identity, now);
     if (!index.ok()) continue;
     CheckInResponse response = accept(runner, round, *index);
     if (options_.observer != nullptr) options_.observer->OnCheckIn("accepted");
@@ -565,6 +632,34 @@ absl::Status Coordinator::ShareKeys(const cohort::v1::ShareKeysRequest& request)
   if (!session.ok()) return session.status();
   session->runner->Sync(now);
   absl::Status s = session->round->ShareKeys(session->index, request, now);
+  if (s.ok() && options_.observer != nullptr) {
+    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+  }
+  session->runner->Sync(now);
+  return s;
+}
+
+absl::Status Coordinator::ReportShares(const cohort::v1::ReportSharesRequest& request) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = options_.clock->Now();
+  absl::StatusOr<Session> session = Authenticate(request.session_token(), now);
+  if (!session.ok()) return session.status();
+  session->runner->Sync(now);
+  absl::Status s = session->round->ReportShares(session->index, request, now);
+  if (s.ok() && options_.observer != nullptr) {
+    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+  }
+  session->runner->Sync(now);
+  return s;
+}
+
+absl::Status Coordinator::SignSurvivors(const cohort::v1::SignSurvivorsRequest& request) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = options_.clock->Now();
+  absl::StatusOr<Session> session = Authenticate(request.session_token(), now);
+  if (!session.ok()) return session.status();
+  session->runner->Sync(now);
+  absl::Status s = session->round->SignSurvivors(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
     options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
   }

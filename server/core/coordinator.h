@@ -12,10 +12,13 @@
 //   ...
 //   coordinator->AdvanceTo(clock.Now());   // from a ticker, e.g. every 50 ms
 //
-// Device calls authenticate the session token first: UNAUTHENTICATED for a missing, forged or
-// expired token or one naming no participant; FAILED_PRECONDITION for a call outside its phase
-// or from a dropped device, or for a token of a round that ended long ago; INVALID_ARGUMENT for
-// a malformed payload; NOT_FOUND for an unknown population or task. Admin calls: NOT_FOUND for
+// CheckIn verifies the device's Ed25519 key by its signature (INVALID_ARGUMENT otherwise), and for
+// semi-malicious tasks its credential (a task whose verifier refuses it is skipped). A device
+// already in a live round resumes only with the key it was admitted with (PERMISSION_DENIED
+// otherwise). Device calls authenticate the session token first: UNAUTHENTICATED for a missing,
+// forged or expired token or one naming no participant; FAILED_PRECONDITION for a call outside its
+// phase or from a dropped device, or for a token of a round that ended long ago; INVALID_ARGUMENT
+// for a malformed payload; NOT_FOUND for an unknown population or task. Admin calls: NOT_FOUND for
 // an unknown task, INVALID_ARGUMENT naming the bad field, FAILED_PRECONDITION for a call that
 // does not fit the task's state; store errors (UNAVAILABLE, INTERNAL) pass through.
 //
@@ -39,8 +42,10 @@
 #include "base/clock.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/device.pb.h"
+#include "secagg/key_authenticity.h"
 #include "secagg/random_source.h"
 #include "server/core/observer.h"
+#include "server/core/offenders.h"
 #include "server/core/session_token.h"
 #include "server/core/task_runner.h"
 #include "server/store/store.h"
@@ -62,6 +67,11 @@ struct CoordinatorOptions {
   uint64_t sampling_seed = 0;
   // The SDK major version this server speaks.
   int sdk_major_version = 1;
+  // Vouches for devices' signing keys (the device CA); not owned. Without it, semi-malicious
+  // tasks are refused.
+  const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;
+  // When a device excluded from rounds (its share bundles did not open) is refused for a while.
+  OffenderPolicy offenders;
   // Upper bound of a WaitForPhase long-poll.
   absl::Duration max_wait = absl::Seconds(30);
 };
@@ -108,6 +118,8 @@ class Coordinator {
       const cohort::v1::DownloadModelRequest& request);
   absl::Status AdvertiseKeys(const cohort::v1::AdvertiseKeysRequest& request);
   absl::Status ShareKeys(const cohort::v1::ShareKeysRequest& request);
+  absl::Status ReportShares(const cohort::v1::ReportSharesRequest& request);
+  absl::Status SignSurvivors(const cohort::v1::SignSurvivorsRequest& request);
   absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInput(
       const cohort::v1::UploadMaskedInputRequest& request);
   absl::Status SubmitUnmasking(const cohort::v1::SubmitUnmaskingRequest& request);
@@ -137,6 +149,7 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<TaskRunner*> FindTask(const std::string& task_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TaskRunner::Services RunnerServices() const;
   std::string MintToken(const Round& round, int32_t index, const std::string& pseudonym,
                         const cohort::v1::TaskConfig& config, absl::Time now) const;
   void Audit(const std::string& action, const std::string& task_id, const std::string& detail);

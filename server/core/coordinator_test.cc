@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "server/core/testing/coordinator_fixture.h"
 
 namespace cohort::server {
@@ -268,8 +270,8 @@ TEST_CASE("Recover_FailsRoundsLeftInFlightAndReloadsTasks") {
   CHECK(task->current_round().round_number() == 2);
 }
 
-TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskAndNeverOpensItsRounds") {
-  // A task an earlier build accepted with the threat model this build refuses.
+TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskWithoutAKeyVerifier") {
+  // A task stored by a server that had a device CA, recovered by one without.
   SimulatedClock clock;
   test_util::FaultInjectingStore store;
   cohort::v1::TaskConfig config = PlainConfig(3, 3);
@@ -310,8 +312,7 @@ TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskAndNeverOpensItsRounds") {
   auto resumed = (*coordinator)->ResumeTask("pop-legacy");
   REQUIRE_FALSE(resumed.ok());
   CHECK(resumed.status().code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(resumed.status().message().find("THREAT_MODEL_SEMI_MALICIOUS is refused") !=
-        std::string::npos);
+  CHECK(resumed.status().message().find("needs authenticated device keys") != std::string::npos);
 
   cohort::v1::StartRoundsRequest start;
   start.set_task_id("pop-legacy");
@@ -322,6 +323,55 @@ TEST_CASE("Recover_PausesAStoredSemiMaliciousTaskAndNeverOpensItsRounds") {
   clock.AdvanceTime(absl::Minutes(5));
   (*coordinator)->AdvanceTo(clock.Now());
   CHECK_FALSE((*coordinator)->GetTask("pop-legacy")->has_current_round());
+}
+
+TEST_CASE("CheckIn_ASecondClientWithAVictimsIdCannotTakeItsSession") {
+  Fixture f;
+  f.CreateAndStart(PlainConfig(3, 3));
+  const cohort::v1::CheckInResponse victim = f.CheckIn(1);
+  REQUIRE(victim.has_accepted());
+  // Same device id, another key: refused, and the victim's session stands.
+  auto impostor = f.coordinator->CheckIn(Fixture::CheckInRequestOf(1, /*key_of=*/9));
+  CHECK(impostor.status().code() == absl::StatusCode::kPermissionDenied);
+  CHECK(f.observer.checkins["key_mismatch"] == 1);
+  // The device itself, checking in again (its answer was lost), gets its slot back.
+  auto again = f.coordinator->CheckIn(Fixture::CheckInRequestOf(1));
+  REQUIRE(again.ok());
+  REQUIRE(again->has_accepted());
+  CHECK(again->accepted().round_id() == victim.accepted().round_id());
+  CHECK(f.Update(again->accepted().session_token()).plan().participant_index() ==
+        f.Update(victim.accepted().session_token()).plan().participant_index());
+}
+
+TEST_CASE("CheckIn_RefusesAnUnsignedOrForgedDeviceKey") {
+  Fixture f;
+  f.CreateAndStart(PlainConfig(3, 3));
+  cohort::v1::CheckInRequest unsigned_request = Fixture::CheckInRequestOf(2);
+  unsigned_request.clear_device_key_signature();
+  CHECK(f.coordinator->CheckIn(unsigned_request).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  cohort::v1::CheckInRequest forged = Fixture::CheckInRequestOf(2);
+  forged.set_device_id("unit-test-device-2999");  // the signature was over another id
+  CHECK(f.coordinator->CheckIn(forged).status().code() == absl::StatusCode::kInvalidArgument);
+  cohort::v1::CheckInRequest no_key = Fixture::CheckInRequestOf(2);
+  no_key.clear_device_public_key();
+  CHECK(f.coordinator->CheckIn(no_key).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("CreateTask_SemiMaliciousNeedsTheDeviceCa") {
+  Fixture f;
+  cohort::v1::TaskConfig config = PlainConfig(3, 3);
+  config.mutable_codec()->clear_quantization_range();
+  config.mutable_secagg()->set_enabled(true);
+  config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+  config.mutable_secagg()->set_expected_dropout_rate(0.01);
+  config.mutable_secagg()->set_corrupted_fraction(0.01);
+  config.mutable_secagg()->set_correctness_bits(5);
+  cohort::v1::CreateTaskRequest create;
+  *create.mutable_config() = config;
+  auto refused = f.coordinator->CreateTask(create);
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(refused.status().message().find("--device_ca_file") != absl::string_view::npos);
 }
 
 }  // namespace

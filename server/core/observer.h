@@ -27,7 +27,8 @@ class CoordinatorObserver {
   // Something a participant of the round can observe through WaitForPhase changed.
   virtual void OnRoundChanged(const std::string& round_id) { (void)round_id; }
   // outcome: "accepted", "resumed", "retry_later", "ineligible", "cooling_down", "not_sampled",
-  // "no_round", "invalid".
+  // "no_round", "invalid", "offender" (excluded repeatedly, cooling off), "key_mismatch" (a
+  // check-in that would take over another device's session).
   virtual void OnCheckIn(absl::string_view outcome) { (void)outcome; }
   // A phase closed after `duration`, dropping `dropped` devices that did not act in time or
   // misbehaved during it.
@@ -54,6 +55,8 @@ class CoordinatorObserver {
     (void)epsilon_spent;
     (void)epsilon_budget;
   }
+  // A round of `task_id` excluded a device whose neighbours could not open its share bundles.
+  virtual void OnDeviceExcluded(const std::string& task_id) { (void)task_id; }
 };
 
 }  // namespace cohort::server

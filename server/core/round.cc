@@ -29,8 +29,22 @@ Round::Round(RoundSetup setup, absl::Time now) : ctx_(std::move(setup)) {
 
 Round::~Round() = default;
 
-absl::StatusOr<int32_t> Round::Admit(const std::string& pseudonym, absl::Time now) {
-  if (auto it = ctx_.index_of.find(pseudonym); it != ctx_.index_of.end()) return it->second;
+absl::StatusOr<int32_t> Round::Admit(const std::string& pseudonym, const DeviceIdentity& identity,
+                                     absl::Time now) {
+  absl::StatusOr<secagg::VerifyingKey> key = secagg::VerifyingKey::FromBytes(identity.public_key);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device_public_key is not an Ed25519 key: ", key.status().message()));
+  }
+  if (auto it = ctx_.index_of.find(pseudonym); it != ctx_.index_of.end()) {
+    // Whoever knows a device's id must not thereby take over its session.
+    if (ctx_.participant(it->second).identity.public_key != identity.public_key) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("this device id is in round ", ctx_.setup.round_id,
+                       " under another device key; only the device that checked in can resume"));
+    }
+    return it->second;
+  }
   if (ctx_.phase != cohort::v1::ROUND_PHASE_FORMING) {
     return absl::FailedPreconditionError(absl::StrCat(
         "round ", ctx_.setup.round_id, " no longer forms (phase ", PhaseName(ctx_.phase), ")"));
@@ -40,6 +54,8 @@ absl::StatusOr<int32_t> Round::Admit(const std::string& pseudonym, absl::Time no
   }
   Participant p;
   p.pseudonym = pseudonym;
+  p.identity = identity;
+  p.signing_key = *key;
   p.selected_at = now;
   ctx_.participants.push_back(std::move(p));
   const int32_t index = num_admitted();
@@ -154,6 +170,20 @@ absl::StatusOr<cohort::v1::UploadMaskedInputResponse> Round::UploadMaskedInput(
   return response;
 }
 
+absl::Status Round::ReportShares(int32_t index, const cohort::v1::ReportSharesRequest& req,
+                                 absl::Time now) {
+  absl::Status s = ReportSharesCall(ctx_, index, req);
+  AdvanceTo(now);
+  return s;
+}
+
+absl::Status Round::SignSurvivors(int32_t index, const cohort::v1::SignSurvivorsRequest& req,
+                                  absl::Time now) {
+  absl::Status s = SignSurvivorsCall(ctx_, index, req);
+  AdvanceTo(now);
+  return s;
+}
+
 absl::Status Round::SubmitUnmasking(int32_t index, const cohort::v1::SubmitUnmaskingRequest& req,
                                     absl::Time now) {
   absl::Status s = SubmitUnmaskingCall(ctx_, index, req);
@@ -217,8 +247,13 @@ cohort::v1::RoundSummary Round::Summary() const {
   summary.set_selected(num_admitted());
   summary.set_contributors(ctx_.contributors);
   int32_t dropouts = 0;
-  for (const auto& p : ctx_.participants) dropouts += p.dropped ? 1 : 0;
+  int32_t excluded = 0;
+  for (const auto& p : ctx_.participants) {
+    dropouts += p.dropped ? 1 : 0;
+    excluded += p.excluded ? 1 : 0;
+  }
   summary.set_dropouts(dropouts);
+  summary.set_excluded(excluded);
   if (ended()) TimeToProto(ctx_.ended_at, summary.mutable_ended_at());
   return summary;
 }
@@ -236,6 +271,12 @@ std::vector<Round::ParticipantRecord> Round::Participants() const {
 std::vector<RoundChange> Round::TakeChanges() {
   std::vector<RoundChange> out;
   out.swap(ctx_.changes);
+  return out;
+}
+
+std::vector<std::string> Round::TakeExcluded() {
+  std::vector<std::string> out;
+  out.swap(ctx_.newly_excluded);
   return out;
 }
 

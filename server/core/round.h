@@ -80,8 +80,13 @@ class Round {
   int32_t num_admitted() const { return ctx_.num_admitted(); }
 
   // FORMING: admits the device (or returns its existing index: a device that checks in again
-  // resumes). FAILED_PRECONDITION when the round no longer forms or is full.
-  absl::StatusOr<int32_t> Admit(const std::string& pseudonym, absl::Time now);
+  // resumes, provided it presents the key it was admitted with). FAILED_PRECONDITION when the
+  // round no longer forms or is full; PERMISSION_DENIED when the pseudonym is in the round
+  // under another device key (a second client using a known device id cannot take the slot).
+  // `identity.public_key` must be a valid Ed25519 key whose check-in signature the caller has
+  // verified (INVALID_ARGUMENT otherwise).
+  absl::StatusOr<int32_t> Admit(const std::string& pseudonym, const DeviceIdentity& identity,
+                                absl::Time now);
   // The participant index of a pseudonym, if admitted.
   std::optional<int32_t> IndexOf(const std::string& pseudonym) const;
   // NOT_FOUND / UNAUTHENTICATED-style checks for a token's claims: the index exists and belongs
@@ -96,6 +101,10 @@ class Round {
   absl::Status ShareKeys(int32_t index, const cohort::v1::ShareKeysRequest& req, absl::Time now);
   absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInput(
       int32_t index, const cohort::v1::UploadMaskedInputRequest& req, absl::Time now);
+  absl::Status ReportShares(int32_t index, const cohort::v1::ReportSharesRequest& req,
+                            absl::Time now);
+  absl::Status SignSurvivors(int32_t index, const cohort::v1::SignSurvivorsRequest& req,
+                             absl::Time now);
   absl::Status SubmitUnmasking(int32_t index, const cohort::v1::SubmitUnmaskingRequest& req,
                                absl::Time now);
   absl::Status Leave(int32_t index, const std::string& reason, absl::Time now);
@@ -137,6 +146,8 @@ class Round {
 
   // Phase changes and drops since the last call, oldest first.
   std::vector<RoundChange> TakeChanges();
+  // Pseudonyms excluded (their share bundles did not open) since the last call.
+  std::vector<std::string> TakeExcluded();
   // True once since anything a device could observe changed (phase, a drop); for long-polls.
   bool TakeDirty();
 

@@ -12,6 +12,7 @@ namespace cohort::server {
 
 using cohort::v1::ROUND_PHASE_ADVERTISE_KEYS;
 using cohort::v1::ROUND_PHASE_COMMITTED;
+using cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK;
 using cohort::v1::ROUND_PHASE_FAILED;
 using cohort::v1::ROUND_PHASE_FORMING;
 using cohort::v1::ROUND_PHASE_MASKED_INPUT;
@@ -52,7 +53,10 @@ bool IsLegalTransition(RoundPhase from, RoundPhase to) {
     case ROUND_PHASE_SHARE_KEYS:
       return to == ROUND_PHASE_MASKED_INPUT || to == ROUND_PHASE_FAILED;
     case ROUND_PHASE_MASKED_INPUT:
-      return to == ROUND_PHASE_UNMASKING || to == ROUND_PHASE_COMMITTED || to == ROUND_PHASE_FAILED;
+      return to == ROUND_PHASE_UNMASKING || to == ROUND_PHASE_CONSISTENCY_CHECK ||
+             to == ROUND_PHASE_COMMITTED || to == ROUND_PHASE_FAILED;
+    case ROUND_PHASE_CONSISTENCY_CHECK:
+      return to == ROUND_PHASE_UNMASKING || to == ROUND_PHASE_FAILED;
     case ROUND_PHASE_UNMASKING:
       return to == ROUND_PHASE_COMMITTED || to == ROUND_PHASE_FAILED;
     default:
@@ -82,6 +86,8 @@ absl::Duration RoundContext::PhaseDuration(RoundPhase p) const {
       return DurationFromProto(d.share_keys());
     case ROUND_PHASE_MASKED_INPUT:
       return DurationFromProto(d.masked_input());
+    case ROUND_PHASE_CONSISTENCY_CHECK:
+      return DurationFromProto(d.consistency_check());
     case ROUND_PHASE_UNMASKING:
       return DurationFromProto(d.unmasking());
     default:

@@ -27,9 +27,13 @@
 #include "cohort/v1/model.pb.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "secagg/key_authenticity.h"
 #include "secagg/neighbour_graph.h"
+#include "secagg/parameter_finder.h"
 #include "secagg/random_source.h"
+#include "secagg/roster.h"
 #include "secagg/server_unmasking.h"
+#include "secagg/signing.h"
 
 namespace cohort::server {
 
@@ -53,6 +57,18 @@ struct RoundSetup {
   bool evaluation_only = false;
   // DP tasks: the clip norm of this round (adaptive clipping moves it); 0 = the config's.
   double dp_clip_norm = 0;
+  // Secure aggregation: k and t for every cohort size, computed once when the task was
+  // validated (opening a round then costs O(k), not a search). Required when secure.
+  std::shared_ptr<const secagg::ParameterTable> secagg_parameters;
+  // Semi-malicious tasks: vouches for devices' signing keys. Not owned; required there.
+  const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;
+};
+
+// What a device presented at check-in: its Ed25519 key (verified by the caller against the
+// check-in signature) and the credential vouching for it.
+struct DeviceIdentity {
+  std::string public_key;  // 32 bytes
+  std::string credential;
 };
 
 // What a phase change or a drop looked like, for the owner's observers.
@@ -66,6 +82,8 @@ struct RoundChange {
 
 struct Participant {
   std::string pseudonym;
+  DeviceIdentity identity;
+  secagg::VerifyingKey signing_key;  // parsed identity.public_key
   absl::Time selected_at;
   bool dropped = false;
   std::string dropped_reason;
@@ -74,14 +92,24 @@ struct Participant {
   bool advertised = false;
   std::string cipher_public_key;
   std::string mask_public_key;
+  std::string advertisement_signature;
+  bool in_roster = false;  // advertised by the close: its keys are a roster leaf
   bool in_u1 = false;
-  // SHARE_KEYS: recipient -> ciphertext
+  // SHARE_KEYS: recipient -> (ciphertext, signature)
   bool shared = false;
-  std::map<int32_t, std::string> outgoing;
+  std::map<int32_t, std::pair<std::string, std::string>> outgoing;
   bool in_u2 = false;
   // MASKED_INPUT
-  std::map<int64_t, std::string> chunks;  // buffered until complete
+  bool reported = false;  // ReportShares (or the first upload, which implies "all opened")
+  std::map<int32_t, std::string> unopenable;  // sender -> pairwise seed it revealed
+  int32_t accusations = 0;                    // recipients that reported this device's bundles
+  bool excluded = false;  // dropped for bundles that did not open; never folded into the sum
+  std::map<int64_t, std::string> chunks;  // buffered until complete and folded
+  bool upload_complete = false;           // every chunk arrived
   bool contributed = false;               // in U3: input in the sum
+  // CONSISTENCY_CHECK
+  bool signed_survivors = false;
+  std::string survivor_signature;
   // UNMASKING
   bool answered = false;
   std::string answer;  // serialized accepted request, to accept identical retries
@@ -156,11 +184,24 @@ struct RoundContext {
   std::vector<Participant> participants;  // [index - 1]
   absl::flat_hash_map<std::string, int32_t> index_of;
 
+  bool semi_malicious() const {
+    return setup.config.secagg().threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS;
+  }
+
   // Resolved when forming closes.
   cohort::v1::RoundPlan plan_template;
-  std::optional<secagg::NeighbourGraph> graph;
+  std::string plan_digest;  // secagg::PlanDigest(plan_template)
+  int32_t degree = 0;
   int32_t threshold = 0;
+  // Resolved when ADVERTISE_KEYS closes.
+  std::optional<secagg::Roster> roster;
+  std::string graph_seed;
+  std::optional<secagg::NeighbourGraph> graph;
+  // Semi-malicious: U3, ascending, as sent for signing.
+  std::vector<int32_t> survivors;
   std::unique_ptr<secagg::ServerUnmasking> unmasking;
+  // Pseudonyms excluded in this round, not yet taken by the owner.
+  std::vector<std::string> newly_excluded;
   std::vector<uint64_t> sum;      // QUANTIZED, in Z_(2^m)
   std::vector<double> float_sum;  // FLOAT32
   int32_t contributors = 0;

@@ -49,10 +49,24 @@ absl::Status AdvertiseKeysCall(RoundContext& ctx, int32_t index,
                                const cohort::v1::AdvertiseKeysRequest& req);
 absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
                            const cohort::v1::ShareKeysRequest& req);
+absl::Status ReportSharesCall(RoundContext& ctx, int32_t index,
+                              const cohort::v1::ReportSharesRequest& req);
 absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInputCall(
     RoundContext& ctx, int32_t index, const cohort::v1::UploadMaskedInputRequest& req);
+absl::Status SignSurvivorsCall(RoundContext& ctx, int32_t index,
+                               const cohort::v1::SignSurvivorsRequest& req);
 absl::Status SubmitUnmaskingCall(RoundContext& ctx, int32_t index,
                                  const cohort::v1::SubmitUnmaskingRequest& req);
+
+// With U3 fixed (MASKED_INPUT closed, or CONSISTENCY_CHECK with the signers known): the
+// unmasking helper and the move to UNMASKING, or FAILED (masked_input_phase.cc).
+void OpenUnmasking(RoundContext& ctx, int32_t dropped, absl::Time now);
+
+// Folds every complete upload whose neighbours have all reported on its bundles.
+void FoldReadyInputs(RoundContext& ctx);
+// OK when the survivors' graph is connected and, for the dropouts that happened, still provably
+// keeps the honest survivors together; FAILED_PRECONDITION naming why not.
+absl::Status CheckSurvivorsHoldTogether(const RoundContext& ctx);
 
 // Chunk geometry of the round's plan (masked_input_phase.cc).
 int64_t NumChunks(const RoundContext& ctx);

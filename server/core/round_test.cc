@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -9,7 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "secagg/client_session.h"
 #include "secagg/packing.h"
+#include "secagg/plan_digest.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "secagg/testing/fake_random_source.h"
+#include "secagg/testing/test_ca.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -30,8 +35,9 @@ cohort::v1::TaskConfig Config(bool secure, int target, int min) {
   config.set_min_participants(min);
   config.mutable_secagg()->set_enabled(secure);
   if (secure) {
-    // Small cohorts: accept a higher round-failure bound than production defaults.
-    config.mutable_secagg()->set_expected_dropout_rate(0.05);
+    // Small cohorts sized for two dropouts; accept a higher round-failure bound than
+    // production defaults.
+    config.mutable_secagg()->set_expected_dropout_rate(0.3);
     config.mutable_secagg()->set_corrupted_fraction(0.05);
     config.mutable_secagg()->set_correctness_bits(2);
   }
@@ -50,7 +56,7 @@ cohort::v1::TaskConfig Config(bool secure, int target, int min) {
 // Drives a round with pure SecAgg clients: every device acts unless told to stop at a phase.
 class Harness {
  public:
-  Harness(bool secure, int n, int min) : rng_(7) {
+  Harness(bool secure, int n, int min, bool semi_malicious = false) : rng_(7) {
     auto model = std::make_shared<cohort::v1::Model>();
     RoundSetup setup;
     setup.config = Config(secure, n, min);
@@ -61,14 +67,34 @@ class Harness {
     setup.task_id = "task";
     setup.round_number = 1;
     setup.round_id = "task/r1-00";
+    if (semi_malicious) {
+      setup.config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+      setup.config.mutable_secagg()->set_expected_dropout_rate(0.25);
+      setup.config.mutable_secagg()->set_corrupted_fraction(0.0);
+      setup.config = *ValidateTaskConfig(setup.config);
+      ca_.emplace(*secagg::TestCa::Create(rng_, now_));
+      verifier_ = *secagg::CertificateAuthorityVerifier::Create(ca_->pem());
+      setup.key_verifier = verifier_.get();
+    }
     setup.base_model = model;
     setup.random = &rng_;
+    if (secure) setup.secagg_parameters = *SecAggParameterTable(setup.config);
     round_ = std::make_unique<Round>(std::move(setup), now_);
     for (int i = 0; i < n; ++i) {
-      auto index = round_->Admit(absl::StrCat("device-", i), now_);
+      identities_.push_back(secagg::SigningKey::Generate(rng_));
+      auto index = round_->Admit(absl::StrCat("device-", i), Identity(i), now_);
       REQUIRE(index.ok());
       CHECK(*index == i + 1);
     }
+  }
+
+  DeviceIdentity Identity(int i) const {
+    const secagg::SigningKey& key = identities_[static_cast<size_t>(i)];
+    return {key.verifying_key().ToBytes(),
+            ca_.has_value() ? *ca_->Issue(key.verifying_key(), now_) : ""};
+  }
+  const secagg::SigningKey& identity(int index) const {
+    return identities_[static_cast<size_t>(index - 1)];
   }
 
   Round& round() { return *round_; }
@@ -86,17 +112,23 @@ class Harness {
       const cohort::v1::RoundPlan plan = round_->UpdateFor(i).plan();
       secagg::SecAggClientOptions o;
       o.round_id = plan.round_id();
+      o.plan_digest = secagg::PlanDigest(plan);
       o.self_index = i;
       o.num_participants = plan.secagg().num_participants();
       o.neighbour_degree = plan.secagg().neighbour_degree();
       o.threshold = plan.secagg().threshold();
-      o.graph_seed = plan.secagg().graph_seed();
       o.modulus_bits = plan.codec().modulus_bits();
-      auto client = secagg::SecAggClient::Create(o, rng_);
+      if (plan.secagg().threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS) {
+        o.threat_model = secagg::ThreatModel::kSemiMalicious;
+      }
+      auto client = secagg::SecAggClient::Create(o, identity(i), rng_);
       REQUIRE(client.ok());
+      auto advertisement = (*client)->Advertise();
+      REQUIRE(advertisement.ok());
       cohort::v1::AdvertiseKeysRequest req;
-      req.set_cipher_public_key((*client)->cipher_public_key().ToBytes());
-      req.set_mask_public_key((*client)->mask_public_key().ToBytes());
+      req.set_cipher_public_key(advertisement->cipher_public_key.ToBytes());
+      req.set_mask_public_key(advertisement->mask_public_key.ToBytes());
+      req.set_signature(advertisement->signature);
       clients_[i] = std::move(*client);
       REQUIRE(round_->AdvertiseKeys(i, req, now_).ok());
     }
@@ -108,18 +140,30 @@ class Harness {
       if (skip.count(i)) continue;
       const cohort::v1::RoundUpdate update = round_->UpdateFor(i);
       if (update.participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED) continue;
-      std::vector<secagg::NeighbourPublicKeys> keys;
+      std::vector<secagg::NeighbourAdvertisement> keys;
       for (const auto& n : update.neighbour_keys().neighbours()) {
         keys.push_back({n.participant_index(), *secagg::PublicKey::FromBytes(n.cipher_public_key()),
-                        *secagg::PublicKey::FromBytes(n.mask_public_key())});
+                        *secagg::PublicKey::FromBytes(n.mask_public_key()),
+                        *secagg::VerifyingKey::FromBytes(n.signing_public_key()),
+                        n.advertisement_signature(), n.device_credential()});
       }
-      auto shares = client->ShareKeys(keys, rng_);
+      const auto& p = update.neighbour_keys().roster_proof();
+      secagg::RosterProof proof{
+          p.leaf_count(), p.position(), {p.siblings().begin(), p.siblings().end()}};
+      auto shares = client->ShareKeys(proof, keys, verifier_.get(), now_, rng_);
       REQUIRE(shares.ok());
       cohort::v1::ShareKeysRequest req;
       for (const auto& s : *shares) {
         auto* e = req.add_shares();
         e->set_recipient_index(s.index);
         e->set_ciphertext(s.ciphertext);
+        e->set_signature(s.signature);
+        if (garbage_.count(i) != 0) {
+          // Signed garbage: provably the sender's own.
+          e->set_ciphertext(std::string(s.ciphertext.size(), 'g'));
+          e->set_signature(*identity(i).Sign(secagg::BundleMessage(
+              secagg::PlanDigest(update.plan()), i, s.index, e->ciphertext())));
+        }
       }
       REQUIRE(round_->ShareKeys(i, req, now_).ok());
     }
@@ -140,9 +184,18 @@ class Harness {
       if (round_->secure()) {
         std::vector<secagg::EncryptedShare> incoming;
         for (const auto& s : update.incoming_shares().shares()) {
-          incoming.push_back({s.sender_index(), s.ciphertext()});
+          incoming.push_back({s.sender_index(), s.ciphertext(), s.signature()});
         }
-        REQUIRE(clients_[i]->ReceiveShares(incoming).ok());
+        auto unopenable = clients_[i]->ReceiveShares(incoming);
+        REQUIRE(unopenable.ok());
+        cohort::v1::ReportSharesRequest report;
+        for (const auto& u : *unopenable) {
+          auto* r = report.add_unopenable();
+          r->set_sender_index(u.sender);
+          r->set_pairwise_mask_seed(u.pairwise_seed.ToBytes());
+        }
+        REQUIRE(round_->ReportShares(i, report, now_).ok());
+        if (garbage_.count(i) != 0) continue;  // excluded: it uploads nothing
         REQUIRE(clients_[i]->MaskChunk(0, absl::MakeSpan(masked)).ok());
       }
       cohort::v1::UploadMaskedInputRequest req;
@@ -155,29 +208,65 @@ class Harness {
     }
   }
 
-  void UnmaskAll(const std::set<int>& skip = {}) {
-    REQUIRE(round_->phase() == cohort::v1::ROUND_PHASE_UNMASKING);
+  // CONSISTENCY_CHECK: every survivor signs the set it is shown.
+  void SignAll(const std::set<int>& skip = {}) {
+    REQUIRE(round_->phase() == cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK);
     for (auto& [i, client] : clients_) {
       if (skip.count(i)) continue;
       const cohort::v1::RoundUpdate update = round_->UpdateFor(i);
       if (update.participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED) continue;
-      std::vector<int32_t> surviving(update.unmasking().surviving_neighbours().begin(),
-                                     update.unmasking().surviving_neighbours().end());
-      std::vector<int32_t> dropped(update.unmasking().dropped_neighbours().begin(),
-                                   update.unmasking().dropped_neighbours().end());
-      auto shares = client->Unmask(surviving, dropped);
-      REQUIRE(shares.ok());
-      cohort::v1::SubmitUnmaskingRequest req;
-      for (const auto& s : *shares) {
-        auto* e = req.add_shares();
-        e->set_neighbour_index(s.neighbour_index);
-        if (s.kind == secagg::ShareKind::kSelfMaskSeed) {
+      if (!update.has_consistency_check()) continue;
+      const auto& c = update.consistency_check();
+      const std::vector<int32_t> survivors(c.survivors().begin(), c.survivors().end());
+      auto signature = client->SignSurvivors(survivors);
+      REQUIRE(signature.ok());
+      cohort::v1::SignSurvivorsRequest req;
+      req.set_signature(*signature);
+      REQUIRE(round_->SignSurvivors(i, req, now_).ok());
+    }
+  }
+
+  // The unmasking answer device `i` gives now.
+  cohort::v1::SubmitUnmaskingRequest UnmaskingAnswer(int i) {
+    const cohort::v1::RoundUpdate update = round_->UpdateFor(i);
+    const auto& u = update.unmasking();
+    secagg::UnmaskingRequest request;
+    request.surviving.assign(u.surviving_neighbours().begin(), u.surviving_neighbours().end());
+    request.dropped.assign(u.dropped_neighbours().begin(), u.dropped_neighbours().end());
+    request.excluded.assign(u.excluded_neighbours().begin(), u.excluded_neighbours().end());
+    request.survivors.assign(u.survivors().begin(), u.survivors().end());
+    for (const auto& sig : u.survivor_signatures()) {
+      request.signatures.push_back({sig.signer_index(), sig.signature()});
+    }
+    auto shares = clients_.at(i)->Unmask(request);
+    REQUIRE(shares.ok());
+    cohort::v1::SubmitUnmaskingRequest req;
+    for (const auto& s : *shares) {
+      auto* e = req.add_shares();
+      e->set_neighbour_index(s.neighbour_index);
+      switch (s.kind) {
+        case secagg::ShareKind::kSelfMaskSeed:
           e->set_self_mask_seed_share(s.share);
-        } else {
+          break;
+        case secagg::ShareKind::kMaskKey:
           e->set_mask_key_share(s.share);
-        }
+          break;
+        case secagg::ShareKind::kPairwiseSeed:
+          e->set_pairwise_mask_seed(s.share);
+          break;
       }
-      REQUIRE(round_->SubmitUnmasking(i, req, now_).ok());
+    }
+    return req;
+  }
+
+  void UnmaskAll(const std::set<int>& skip = {}) {
+    REQUIRE(round_->phase() == cohort::v1::ROUND_PHASE_UNMASKING);
+    for (auto& [i, client] : clients_) {
+      if (skip.count(i)) continue;
+      if (round_->UpdateFor(i).participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED) {
+        continue;
+      }
+      REQUIRE(round_->SubmitUnmasking(i, UnmaskingAnswer(i), now_).ok());
     }
   }
 
@@ -192,10 +281,15 @@ class Harness {
   }
 
   std::map<int, std::vector<uint64_t>>& inputs() { return inputs_; }
-  secagg::SecAggClient& client(int i) { return *clients_.at(i); }
+  // Devices that share signed garbage instead of bundles.
+  void SendGarbage(int index) { garbage_.insert(index); }
 
  private:
   secagg::FakeRandomSource rng_;
+  std::optional<secagg::TestCa> ca_;
+  std::unique_ptr<secagg::CertificateAuthorityVerifier> verifier_;
+  std::vector<secagg::SigningKey> identities_;
+  std::set<int> garbage_;
   absl::Time now_ = kStart;
   std::unique_ptr<Round> round_;
   std::map<int, std::unique_ptr<secagg::SecAggClient>> clients_;
@@ -331,28 +425,6 @@ TEST_CASE("Round_WrongVectorLength_DropsTheSenderAndTheRoundGoesOn") {
   CHECK(SumOf(h.round()) == h.ExpectedSum());
 }
 
-// The unmasking answer device `i` gives now.
-cohort::v1::SubmitUnmaskingRequest UnmaskingAnswer(Harness& h, int i) {
-  const cohort::v1::RoundUpdate update = h.round().UpdateFor(i);
-  std::vector<int32_t> surviving(update.unmasking().surviving_neighbours().begin(),
-                                 update.unmasking().surviving_neighbours().end());
-  std::vector<int32_t> dropped(update.unmasking().dropped_neighbours().begin(),
-                               update.unmasking().dropped_neighbours().end());
-  auto shares = h.client(i).Unmask(surviving, dropped);
-  REQUIRE(shares.ok());
-  cohort::v1::SubmitUnmaskingRequest req;
-  for (const auto& s : *shares) {
-    auto* e = req.add_shares();
-    e->set_neighbour_index(s.neighbour_index);
-    if (s.kind == secagg::ShareKind::kSelfMaskSeed) {
-      e->set_self_mask_seed_share(s.share);
-    } else {
-      e->set_mask_key_share(s.share);
-    }
-  }
-  return req;
-}
-
 TEST_CASE("Round_IdenticalRetries_AreAcceptedDifferentOnesRefused") {
   Harness h(true, 5, 4);
   h.AdvertiseAll();
@@ -390,7 +462,7 @@ TEST_CASE("Round_IdenticalRetries_AreAcceptedDifferentOnesRefused") {
   CHECK(again->complete());
 
   h.UnmaskAll({1});
-  const cohort::v1::SubmitUnmaskingRequest answer = UnmaskingAnswer(h, 1);
+  const cohort::v1::SubmitUnmaskingRequest answer = h.UnmaskingAnswer(1);
   REQUIRE(h.round().SubmitUnmasking(1, answer, h.now()).ok());
   REQUIRE(h.round().ready_to_commit());
   CHECK(h.round().SubmitUnmasking(1, answer, h.now()).ok());
@@ -423,15 +495,109 @@ TEST_CASE("Round_FormingDeadline_ExtendsUntilMinimumThenStartsWithWhatItHas") {
   RoundSetup setup{"task", 1, "task/r1", Config(false, 10, 3), model, &rng};
   *model->mutable_layout() = setup.config.layout();
   Round round(std::move(setup), kStart);
-  REQUIRE(round.Admit("a", kStart).ok());
-  REQUIRE(round.Admit("b", kStart).ok());
+  const DeviceIdentity a{secagg::SigningKey::Generate(rng).verifying_key().ToBytes(), ""};
+  const DeviceIdentity b{secagg::SigningKey::Generate(rng).verifying_key().ToBytes(), ""};
+  REQUIRE(round.Admit("a", a, kStart).ok());
+  REQUIRE(round.Admit("b", b, kStart).ok());
   round.AdvanceTo(kStart + absl::Seconds(11));
   CHECK(round.phase() == cohort::v1::ROUND_PHASE_FORMING);
-  REQUIRE(round.Admit("c", kStart + absl::Seconds(12)).ok());
-  CHECK(*round.Admit("a", kStart + absl::Seconds(12)) == 1);  // re-admission resumes
+  REQUIRE(round.Admit("c", b, kStart + absl::Seconds(12)).ok());
+  CHECK(*round.Admit("a", a, kStart + absl::Seconds(12)) == 1);  // re-admission resumes
   round.AdvanceTo(kStart + absl::Seconds(22));
   CHECK(round.phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT);
   CHECK(round.Summary().selected() == 3);
+}
+
+TEST_CASE("Round_GarbageSender_IsExcludedAndTheSumOfEveryoneElseIsExact") {
+  Harness h(true, 7, 4);
+  h.SendGarbage(3);
+  h.AdvertiseAll();
+  h.ShareAll();
+  h.UploadAll();
+  // Its neighbours reported it before its input could reach the sum; it was excluded.
+  CHECK(h.round().UpdateFor(3).participant_state() == cohort::v1::PARTICIPANT_STATE_DROPPED);
+  CHECK(h.round().UpdateFor(3).dropped_reason().find("excluded") != std::string::npos);
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_UNMASKING);
+  h.UnmaskAll();
+  REQUIRE(h.round().ready_to_commit());
+  CHECK(h.inputs().count(3) == 0);
+  CHECK(SumOf(h.round()) == h.ExpectedSum());
+  CHECK(h.round().Summary().excluded() == 1);
+  CHECK(h.round().TakeExcluded() == std::vector<std::string>{"device-2"});
+  CHECK(h.round().TakeExcluded().empty());
+}
+
+TEST_CASE("Round_DeviceWithAnotherKey_CannotTakeOverAnAdmittedPseudonym") {
+  Harness h(true, 5, 4);
+  secagg::FakeRandomSource rng(99);
+  const DeviceIdentity impostor{secagg::SigningKey::Generate(rng).verifying_key().ToBytes(), ""};
+  auto taken = h.round().Admit("device-1", impostor, h.now());
+  CHECK(taken.status().code() == absl::StatusCode::kPermissionDenied);
+  auto resumed = h.round().Admit("device-1", h.Identity(1), h.now());
+  REQUIRE(resumed.ok());
+  CHECK(*resumed == 2);
+}
+
+TEST_CASE("Round_AdvertiseKeys_RefusesKeysNotSignedByTheDevice") {
+  Harness h(true, 5, 4);
+  secagg::FakeRandomSource rng(5);
+  cohort::v1::AdvertiseKeysRequest req;
+  req.set_cipher_public_key(secagg::KeyPair::Generate(rng).public_key().ToBytes());
+  req.set_mask_public_key(secagg::KeyPair::Generate(rng).public_key().ToBytes());
+  req.set_signature(*h.identity(2).Sign(secagg::AdvertisementMessage(
+      secagg::PlanDigest(h.round().UpdateFor(1).plan()), 1, req.cipher_public_key(),
+      req.mask_public_key())));  // signed by device 2, for device 1
+  auto s = h.round().AdvertiseKeys(1, req, h.now());
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("signature") != std::string::npos);
+}
+
+TEST_CASE("Round_PlanCarriesTheSettingsDevicesCheckAndNoGraphSeed") {
+  Harness h(true, 6, 4);
+  const cohort::v1::SecAggParams& s = h.round().UpdateFor(1).plan().secagg();
+  CHECK(s.threshold() >= 2);
+  CHECK(s.dropout_rate() == 0.3);
+  CHECK(s.corrupted_fraction() == 0.05);
+  CHECK(s.security_bits() == 40);
+  CHECK(s.threat_model() == cohort::v1::THREAT_MODEL_HONEST_BUT_CURIOUS);
+  CHECK(s.graph_seed().empty());  // derived from the advertised keys instead
+}
+
+TEST_CASE("Round_SemiMalicious_SurvivorsSignTheSetThenUnmaskTheExactSum") {
+  Harness h(true, 8, 5, /*semi_malicious=*/true);
+  h.AdvertiseAll();
+  h.ShareAll();
+  h.UploadAll({6});
+  h.Advance(absl::Seconds(11));
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK);
+  const auto check = h.round().UpdateFor(1).consistency_check();
+  CHECK(std::vector<int32_t>(check.survivors().begin(), check.survivors().end()) ==
+        std::vector<int32_t>({1, 2, 3, 4, 5, 7, 8}));
+  // A signature over another set is refused and does not count.
+  cohort::v1::SignSurvivorsRequest forged;
+  forged.set_signature(std::string(64, 'x'));
+  CHECK(h.round().SignSurvivors(1, forged, h.now()).code() == absl::StatusCode::kInvalidArgument);
+  h.SignAll();
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_UNMASKING);
+  const auto unmasking = h.round().UpdateFor(1).unmasking();
+  CHECK(unmasking.survivors_size() == 7);
+  CHECK(unmasking.survivor_signatures_size() >= 2);
+  h.UnmaskAll();
+  REQUIRE(h.round().ready_to_commit());
+  CHECK(SumOf(h.round()) == h.ExpectedSum());
+}
+
+TEST_CASE("Round_SurvivorsWhoseGraphComesApart_FailTheRoundBeforeUnmasking") {
+  // Far more dropouts than the parameters were sized for: rather than unmask sums of pieces of
+  // the graph, the round fails.
+  Harness h(true, 12, 3);
+  h.AdvertiseAll();
+  h.ShareAll();
+  h.UploadAll({1, 2, 3, 4, 5, 6, 7, 8, 9});
+  h.Advance(absl::Seconds(11));
+  CHECK(h.round().phase() == cohort::v1::ROUND_PHASE_FAILED);
+  CHECK((h.round().failure_reason().find("disconnected") != std::string::npos ||
+         h.round().failure_reason().find("keep private") != std::string::npos));
 }
 
 }  // namespace

@@ -91,16 +91,35 @@ bool ValidPopulation(const std::string& p) {
 
 }  // namespace
 
-absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg) {
-  if (!secagg.enabled() || secagg.threat_model() != cohort::v1::THREAT_MODEL_SEMI_MALICIOUS) {
+absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg,
+                                    bool key_verifier_configured) {
+  if (!secagg.enabled() || secagg.threat_model() != cohort::v1::THREAT_MODEL_SEMI_MALICIOUS ||
+      key_verifier_configured) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      "config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS is refused by this build: it has no "
-      "consistency round and no authenticated device keys, so a server that lies about which "
-      "devices dropped can obtain both the self-mask seed and the pairwise mask keys of one "
-      "device and recover its update (docs/secagg.md, \"Threat model\"); use "
-      "THREAT_MODEL_HONEST_BUT_CURIOUS");
+      "config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS needs authenticated device keys, "
+      "and this server has no key-authenticity verifier (start it with --device_ca_file): "
+      "without one a server that lies about which devices dropped, or invents devices, can "
+      "recover one device's update (docs/secagg.md, \"Threat model\"); use "
+      "THREAT_MODEL_HONEST_BUT_CURIOUS or configure the device CA");
+}
+
+absl::StatusOr<std::shared_ptr<const secagg::ParameterTable>> SecAggParameterTable(
+    const TaskConfig& config) {
+  const auto& secagg = config.secagg();
+  secagg::ParameterOptions options;
+  options.dropout_rate = secagg.expected_dropout_rate();
+  options.corrupted_fraction = secagg.corrupted_fraction();
+  options.threat_model = secagg.threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS
+                             ? secagg::ThreatModel::kSemiMalicious
+                             : secagg::ThreatModel::kHonestButCurious;
+  options.security_bits = secagg.security_bits();
+  options.correctness_bits = secagg.correctness_bits();
+  absl::StatusOr<secagg::ParameterTable> table =
+      secagg::ParameterTable::Build(options, config.min_participants(), SelectionTarget(config));
+  if (!table.ok()) return table.status();
+  return std::make_shared<const secagg::ParameterTable>(*std::move(table));
 }
 
 int64_t ParameterCount(const cohort::v1::ModelLayout& layout) {
@@ -206,7 +225,6 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
     if (secagg->threat_model() == cohort::v1::THREAT_MODEL_UNSPECIFIED) {
       secagg->set_threat_model(cohort::v1::THREAT_MODEL_HONEST_BUT_CURIOUS);
     }
-    if (absl::Status s = CheckThreatModelServed(*secagg); !s.ok()) return s;
     if (secagg->security_bits() == 0) secagg->set_security_bits(40);
     if (secagg->security_bits() < 1 || secagg->security_bits() > 128) {
       return Invalid("secagg.security_bits", "in [1, 128]", absl::StrCat(secagg->security_bits()));
@@ -272,6 +290,14 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
       !s.ok()) {
     return s;
   }
+  if (secagg->enabled() && secagg->threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS) {
+    const bool has_consistency = d->has_consistency_check();  // before mutable_ creates it
+    if (auto s = CheckDeadline(d, "consistency_check", has_consistency,
+                               d->mutable_consistency_check(), absl::Seconds(30));
+        !s.ok()) {
+      return s;
+    }
+  }
   // Codec.
   auto* codec = config.mutable_codec();
   if (codec->encoding() == cohort::v1::UPDATE_ENCODING_UNSPECIFIED) {
@@ -336,23 +362,14 @@ absl::StatusOr<TaskConfig> ValidateTaskConfig(TaskConfig config) {
   if (absl::Status s = ValidateDpConfig(&config); !s.ok()) return s;
   // Secure aggregation parameters must exist for every cohort size a round may start with.
   if (secagg->enabled()) {
-    for (int32_t n : {config.min_participants(), SelectionTarget(config)}) {
-      secagg::ParameterOptions options;
-      options.num_participants = n;
-      options.dropout_rate = secagg->expected_dropout_rate();
-      options.corrupted_fraction = secagg->corrupted_fraction();
-      options.threat_model = secagg->threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS
-                                 ? secagg::ThreatModel::kSemiMalicious
-                                 : secagg::ThreatModel::kHonestButCurious;
-      options.security_bits = secagg->security_bits();
-      options.correctness_bits = secagg->correctness_bits();
-      if (absl::StatusOr<secagg::SecAggParameters> p = secagg::FindParameters(options); !p.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("config.secagg admits no secure aggregation parameters for ", n,
-                         " participants (lower correctness_bits or expected_dropout_rate, or raise "
-                         "min_participants): ",
-                         p.status().message()));
-      }
+    if (absl::StatusOr<std::shared_ptr<const secagg::ParameterTable>> table =
+            SecAggParameterTable(config);
+        !table.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.secagg admits no secure aggregation parameters for some cohort "
+                       "size between min_participants and the selection target (lower "
+                       "correctness_bits or expected_dropout_rate, or raise min_participants): ",
+                       table.status().message()));
     }
   }
   return config;

@@ -18,23 +18,37 @@
 //   device_cooldown 1 h when unset (an explicit 0 s turns it off); initial model Glorot-uniform
 //   from seed 1 when unset.
 //
-// Codes: INVALID_ARGUMENT naming the first bad field. Thread-safe (pure function).
+// deadlines.consistency_check 30 s (semi-malicious tasks).
 //
-// THREAT_MODEL_SEMI_MALICIOUS is refused: without a consistency round and authenticated device
-// keys, a server that lies about who dropped recovers one device's input (docs/secagg.md,
-// "Threat model"), so this build cannot uphold what that model promises.
+// Secure aggregation parameters must exist for every cohort size a round may start with
+// (min_participants to the selection target); the check computes the same table the task's
+// rounds use (SecAggParameterTable).
+//
+// Codes: INVALID_ARGUMENT naming the first bad field. Thread-safe (pure function).
+
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "cohort/v1/admin.pb.h"
+#include "secagg/parameter_finder.h"
 
 namespace cohort::server {
 
 absl::StatusOr<cohort::v1::TaskConfig> ValidateTaskConfig(cohort::v1::TaskConfig config);
 
-// Why this build cannot run a task with `secagg` as configured (OK when it can). Checked at
-// CreateTask and again before a recovered task opens a round, since a task stored by an earlier
-// build may carry a threat model this one refuses.
-absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg);
+// Why this server cannot run a task with `secagg` as configured (OK when it can). The
+// semi-malicious model is served only with the malicious-server variant: authenticated device
+// keys need a key-authenticity verifier (the device CA, --device_ca_file), without which a
+// server that lies about who dropped, or invents devices, recovers one device's input
+// (docs/secagg.md, "Threat model"). Checked at CreateTask and again before a recovered task
+// opens a round. INVALID_ARGUMENT naming config.secagg.threat_model.
+absl::Status CheckThreatModelServed(const cohort::v1::SecAggConfig& secagg,
+                                    bool key_verifier_configured);
+
+// k and t for every cohort size a task's round may start with; computed once per task (a
+// search per grid point), outside any lock. INVALID_ARGUMENT when some size admits none.
+absl::StatusOr<std::shared_ptr<const secagg::ParameterTable>> SecAggParameterTable(
+    const cohort::v1::TaskConfig& config);
 
 // Number of float32 parameters of a layout (product of each tensor's shape, summed).
 int64_t ParameterCount(const cohort::v1::ModelLayout& layout);

@@ -132,9 +132,15 @@ TEST_CASE("ValidateTaskConfig_SecureAggregationNeedsQuantizedAndThreeDevices") {
   CHECK(ErrorOf(config).find("config.target_cohort_size must be >= 3 with secure aggregation") ==
         0);
 
+  // Sized for 40% dropouts and 30% corruption against a lying server, 8 devices cannot do it.
   config = Minimal();
   config.mutable_secagg()->set_enabled(true);
-  CHECK(ErrorOf(config).find("config.secagg admits no secure aggregation parameters for 8") == 0);
+  config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+  config.mutable_secagg()->set_expected_dropout_rate(0.4);
+  config.mutable_secagg()->set_corrupted_fraction(0.3);
+  const std::string error = ErrorOf(config);
+  CHECK(error.find("config.secagg admits no secure aggregation parameters") == 0);
+  CHECK(error.find("n = 8") != std::string::npos);
 
   config = Minimal();
   config.set_target_cohort_size(200);
@@ -145,19 +151,38 @@ TEST_CASE("ValidateTaskConfig_SecureAggregationNeedsQuantizedAndThreeDevices") {
   CHECK(ok->secagg().security_bits() == 40);
 }
 
-TEST_CASE("ValidateTaskConfig_RefusesTheSemiMaliciousModelAndSaysWhy") {
+TEST_CASE("CheckThreatModelServed_RefusesSemiMaliciousWithoutAKeyVerifierAndSaysWhy") {
+  cohort::v1::SecAggConfig secagg;
+  secagg.set_enabled(true);
+  secagg.set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
+  const absl::Status refused = CheckThreatModelServed(secagg, /*key_verifier_configured=*/false);
+  CHECK(refused.code() == absl::StatusCode::kInvalidArgument);
+  const std::string error(refused.message());
+  CHECK(error.find("config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS") == 0);
+  CHECK(error.find("--device_ca_file") != std::string::npos);
+  CHECK(error.find("lies about which devices dropped") != std::string::npos);
+  CHECK(error.find("THREAT_MODEL_HONEST_BUT_CURIOUS") != std::string::npos);
+  // With the malicious-server variant available it is served.
+  CHECK(CheckThreatModelServed(secagg, true).ok());
+  // Without secure aggregation the threat model is inert.
+  secagg.set_enabled(false);
+  CHECK(CheckThreatModelServed(secagg, false).ok());
+}
+
+TEST_CASE("ValidateTaskConfig_SemiMaliciousGetsAConsistencyDeadlineAndTheTablesParameters") {
   TaskConfig config = Minimal();
   config.set_target_cohort_size(200);
   config.mutable_secagg()->set_enabled(true);
   config.mutable_secagg()->set_threat_model(cohort::v1::THREAT_MODEL_SEMI_MALICIOUS);
-  const std::string error = ErrorOf(config);
-  CHECK(error.find("config.secagg.threat_model THREAT_MODEL_SEMI_MALICIOUS is refused") == 0);
-  CHECK(error.find("lies about which devices dropped") != std::string::npos);
-  CHECK(error.find("THREAT_MODEL_HONEST_BUT_CURIOUS") != std::string::npos);
-
-  // Without secure aggregation the threat model is inert, so nothing is refused.
-  config.mutable_secagg()->set_enabled(false);
-  CHECK(ValidateTaskConfig(config).ok());
+  auto ok = ValidateTaskConfig(config);
+  REQUIRE(ok.ok());
+  CHECK(ok->deadlines().consistency_check().seconds() == 30);
+  auto table = SecAggParameterTable(*ok);
+  REQUIRE(table.ok());
+  auto p = (*table)->For(200);
+  REQUIRE(p.ok());
+  CHECK(2 * p->threshold > p->neighbour_degree);
+  CHECK(p->threshold >= 2);
 }
 
 TEST_CASE("ValidateTaskConfig_ExplicitZeroCooldownTurnsItOff") {

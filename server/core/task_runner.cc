@@ -47,8 +47,7 @@ bool IsLegalTaskTransition(TaskState from, TaskState to) {
 
 absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
     cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number,
-    std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Store* store,
-    CoordinatorObserver* observer, secagg::RandomSource* random) {
+    std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Services services) {
   const int64_t num_parameters = static_cast<int64_t>(latest_model.parameters().size() / 4);
   absl::StatusOr<std::unique_ptr<codec::ServerOptimizer>> optimizer =
       codec::CreateServerOptimizer(task.config().optimizer(), num_parameters);
@@ -77,29 +76,48 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
   if (DpEnabled(task.config()) && task.privacy().rdp_orders_size() == 0) {
     *task.mutable_privacy() = InitialPrivacyBudget(task.config());
   }
+  std::shared_ptr<const secagg::ParameterTable> parameters;
+  absl::Status refusal =
+      CheckThreatModelServed(task.config().secagg(), services.key_verifier != nullptr);
+  if (refusal.ok() && task.config().secagg().enabled()) {
+    // A stored task whose parameters cannot be computed is paused, like a refused one, rather
+    // than failing the recovery of every other task.
+    absl::StatusOr<std::shared_ptr<const secagg::ParameterTable>> table =
+        SecAggParameterTable(task.config());
+    if (table.ok()) {
+      parameters = *std::move(table);
+    } else {
+      refusal = table.status();
+    }
+  }
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       std::move(task), std::make_shared<const cohort::v1::Model>(std::move(latest_model)),
-      last_round_number, store, observer, random, std::move(*optimizer), std::move(state)));
+      last_round_number, services, std::move(*optimizer), std::move(state), std::move(parameters),
+      std::move(refusal)));
 }
 
 TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
-                       int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-                       secagg::RandomSource* random,
+                       int64_t last_round_number, Services services,
                        std::unique_ptr<codec::ServerOptimizer> optimizer,
-                       codec::OptimizerState optimizer_state)
+                       codec::OptimizerState optimizer_state,
+                       std::shared_ptr<const secagg::ParameterTable> parameters,
+                       absl::Status refusal)
     : task_(std::move(task)),
       model_(std::move(model)),
       last_round_number_(last_round_number),
-      store_(store),
-      observer_(observer),
-      random_(random),
+      store_(services.store),
+      observer_(services.observer),
+      random_(services.random),
+      key_verifier_(services.key_verifier),
+      parameters_(std::move(parameters)),
+      offenders_(services.offenders),
       optimizer_(std::move(optimizer)),
       optimizer_state_(std::move(optimizer_state)),
       publisher_(task_.task_id(),
                  task_.config().inference().max_download_starts_per_second() > 0
                      ? task_.config().inference().max_download_starts_per_second()
                      : 50.0),
-      refusal_(CheckThreatModelServed(task_.config().secagg())) {
+      refusal_(std::move(refusal)) {
   publisher_.Publish(model_);
   ReportPrivacy();
 }
@@ -351,6 +369,8 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   // Evaluation-only rounds go first: they were asked for the model as it is now.
   setup.evaluation_only = task_.evaluation_rounds_remaining() > 0;
   setup.dp_clip_norm = task_.privacy().clip_norm();
+  setup.secagg_parameters = parameters_;
+  setup.key_verifier = key_verifier_;
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
                   current_->round_number(), current_->round_id(), model_->version());
@@ -535,6 +555,10 @@ void TaskRunner::Sync(absl::Time now) {
       if (absl::Status s = store_->PutRound(round->Summary()); !s.ok()) {
         COHORT_LOG_WARN("cannot persist round task={} error={}", task_id(), s.ToString());
       }
+    }
+    for (const std::string& pseudonym : round->TakeExcluded()) {
+      offenders_.Record(pseudonym, now);
+      if (observer_ != nullptr) observer_->OnDeviceExcluded(task_id());
     }
     if (round->TakeDirty() && observer_ != nullptr) observer_->OnRoundChanged(round->round_id());
     if (!round->ended()) return;

@@ -15,9 +15,17 @@
 // Pausing stops opening rounds; the round in flight finishes. A requested round counts as run
 // whether it commits or fails.
 //
+// Secure aggregation: the task's parameter table (SecAggParameterTable) is computed once, in
+// Create, so opening a round never searches for parameters. Devices the task's rounds exclude
+// (their share bundles did not open) are recorded in its OffenderRegistry; CoolingOffUntil
+// tells the check-in path to refuse a repeat offender for a while.
+//
+// A task whose stored configuration this server refuses (CheckThreatModelServed) or whose
+// parameters cannot be computed is paused and never runs.
+//
 // Codes: StartRounds INVALID_ARGUMENT for a count < 1 without continuous; FAILED_PRECONDITION
 // for Abort without a round in flight, and for StartRounds and Resume of a task whose stored
-// configuration this build refuses (CheckThreatModelServed; such a task is paused, never run)
+// configuration this server refuses (CheckThreatModelServed; such a task is paused, never run)
 // or whose privacy budget is exhausted; store errors pass through (UNAVAILABLE, INTERNAL).
 //
 // DP tasks (server/core/dp_task.h): a round opens only if its worst case fits in the budget;
@@ -39,10 +47,13 @@
 #include "codec/server_optimizer.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/model.pb.h"
+#include "secagg/key_authenticity.h"
+#include "secagg/parameter_finder.h"
 #include "secagg/random_source.h"
 #include "server/core/aggregation.h"
 #include "server/core/inference_publisher.h"
 #include "server/core/observer.h"
+#include "server/core/offenders.h"
 #include "server/core/pace_steering.h"
 #include "server/core/round.h"
 #include "server/store/store.h"
@@ -51,13 +62,21 @@ namespace cohort::server {
 
 class TaskRunner {
  public:
+  struct Services {
+    Store* store = nullptr;                                         // required
+    CoordinatorObserver* observer = nullptr;                        // optional
+    secagg::RandomSource* random = nullptr;                         // required
+    const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;  // semi-malicious tasks
+    OffenderPolicy offenders;
+  };
   // `task` and `latest_model` as stored; `last_round_number` the highest stored round number;
-  // `optimizer_state` the state stored with `latest_model` (nullopt: none, start afresh).
-  // INVALID_ARGUMENT for an optimizer config or a stored state this build cannot use.
+  // `optimizer_state` the state stored with `latest_model` (nullopt: none, start afresh). None of
+  // the services is owned. Slow with secure aggregation (the parameter search): call it outside
+  // the coordinator's lock. INVALID_ARGUMENT for an optimizer config or a stored state this build
+  // cannot use.
   static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(
       cohort::v1::Task task, cohort::v1::Model latest_model, int64_t last_round_number,
-      std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Store* store,
-      CoordinatorObserver* observer, secagg::RandomSource* random);
+      std::optional<cohort::v1::ServerOptimizerState> optimizer_state, Services services);
 
   const std::string& task_id() const { return task_.task_id(); }
   const cohort::v1::TaskConfig& config() const { return task_.config(); }
@@ -87,11 +106,17 @@ class TaskRunner {
   // The task's inference artifacts, republished after each commit.
   InferencePublisher& publisher() { return publisher_; }
 
+  // When a device this task excluded repeatedly may take part again, if it is cooling off.
+  std::optional<absl::Time> CoolingOffUntil(const std::string& pseudonym, absl::Time now) const {
+    return offenders_.CoolingOffUntil(pseudonym, now);
+  }
+
  private:
   TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::Model> model,
-             int64_t last_round_number, Store* store, CoordinatorObserver* observer,
-             secagg::RandomSource* random, std::unique_ptr<codec::ServerOptimizer> optimizer,
-             codec::OptimizerState optimizer_state);
+             int64_t last_round_number, Services services,
+             std::unique_ptr<codec::ServerOptimizer> optimizer,
+             codec::OptimizerState optimizer_state,
+             std::shared_ptr<const secagg::ParameterTable> parameters, absl::Status refusal);
   void SetState(cohort::v1::TaskState next, absl::Time now);
   void MaybeOpenRound(absl::Time now);
   void Commit(absl::Time now);
@@ -120,7 +145,10 @@ class TaskRunner {
   Store* store_;
   CoordinatorObserver* observer_;
   secagg::RandomSource* random_;
-  std::unique_ptr<codec::ServerOptimizer> optimizer_;
+  const secagg::KeyAuthenticityVerifier* key_verifier_;
+  std::shared_ptr<const secagg::ParameterTable> parameters_;  // null without secure aggregation
+  OffenderRegistry offenders_;
+  std::unique_ptr<codec::ServerOptimizer> optimizer_;  // keeps FedAvgM momentum across rounds
   // The state after the step that made model_ (what the store holds with model_'s version).
   codec::OptimizerState optimizer_state_;
   std::unique_ptr<Round> current_;

@@ -248,6 +248,18 @@ grpc::ServerUnaryReactor* DeviceServiceImpl::ShareKeys(grpc::CallbackServerConte
   return Done(context, "ShareKeys", coordinator_->ShareKeys(*request));
 }
 
+grpc::ServerUnaryReactor* DeviceServiceImpl::ReportShares(
+    grpc::CallbackServerContext* context, const cohort::v1::ReportSharesRequest* request,
+    cohort::v1::ReportSharesResponse*) {
+  return Done(context, "ReportShares", coordinator_->ReportShares(*request));
+}
+
+grpc::ServerUnaryReactor* DeviceServiceImpl::SignSurvivors(
+    grpc::CallbackServerContext* context, const cohort::v1::SignSurvivorsRequest* request,
+    cohort::v1::SignSurvivorsResponse*) {
+  return Done(context, "SignSurvivors", coordinator_->SignSurvivors(*request));
+}
+
 grpc::ServerUnaryReactor* DeviceServiceImpl::UploadMaskedInput(
     grpc::CallbackServerContext* context, const cohort::v1::UploadMaskedInputRequest* request,
     cohort::v1::UploadMaskedInputResponse* response) {

@@ -93,6 +93,12 @@ class DeviceServiceImpl final : public cohort::v1::DeviceService::CallbackServic
   grpc::ServerUnaryReactor* ShareKeys(grpc::CallbackServerContext* context,
                                       const cohort::v1::ShareKeysRequest* request,
                                       cohort::v1::ShareKeysResponse* response) override;
+  grpc::ServerUnaryReactor* ReportShares(grpc::CallbackServerContext* context,
+                                         const cohort::v1::ReportSharesRequest* request,
+                                         cohort::v1::ReportSharesResponse* response) override;
+  grpc::ServerUnaryReactor* SignSurvivors(grpc::CallbackServerContext* context,
+                                          const cohort::v1::SignSurvivorsRequest* request,
+                                          cohort::v1::SignSurvivorsResponse* response) override;
   grpc::ServerUnaryReactor* UploadMaskedInput(
       grpc::CallbackServerContext* context, const cohort::v1::UploadMaskedInputRequest* request,
       cohort::v1::UploadMaskedInputResponse* response) override;

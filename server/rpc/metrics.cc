@@ -52,6 +52,11 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                           .Name("cohort_privacy_epsilon_budget")
                           .Help("The epsilon budget of a DP task")
                           .Register(registry)),
+      excluded_(prometheus::BuildCounter()
+                    .Name("cohort_devices_excluded_total")
+                    .Help("Devices a round excluded because their neighbours could not open the "
+                          "share bundles they signed, by task")
+                    .Register(registry)),
       parked_(&prometheus::BuildGauge()
                    .Name("cohort_parked_long_polls")
                    .Help("WaitForPhase calls currently parked")
@@ -87,6 +92,10 @@ void PrometheusMetrics::OnPrivacySpent(const std::string& task_id, double epsilo
                                        double epsilon_budget) {
   epsilon_spent_.Add({{"task", task_id}}).Set(epsilon_spent);
   epsilon_budget_.Add({{"task", task_id}}).Set(epsilon_budget);
+}
+
+void PrometheusMetrics::OnDeviceExcluded(const std::string& task_id) {
+  excluded_.Add({{"task", task_id}}).Increment();
 }
 
 void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {

@@ -41,6 +41,7 @@ class PrometheusMetrics : public CoordinatorObserver {
   void OnInferenceFetch(absl::string_view outcome) override;
   void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
                       double epsilon_budget) override;
+  void OnDeviceExcluded(const std::string& task_id) override;
 
   void OnDeviceCall(absl::string_view method, int code);
   prometheus::Gauge& parked_long_polls() { return *parked_; }
@@ -55,6 +56,7 @@ class PrometheusMetrics : public CoordinatorObserver {
   prometheus::Family<prometheus::Counter>& inference_fetches_;
   prometheus::Family<prometheus::Gauge>& epsilon_spent_;
   prometheus::Family<prometheus::Gauge>& epsilon_budget_;
+  prometheus::Family<prometheus::Counter>& excluded_;
   prometheus::Gauge* parked_;
 };
 

@@ -41,6 +41,9 @@ class FanOutObserver : public CoordinatorObserver {
   void OnInferenceFetch(absl::string_view outcome) override {
     if (metrics_ != nullptr) metrics_->OnInferenceFetch(outcome);
   }
+  void OnDeviceExcluded(const std::string& task_id) override {
+    if (metrics_ != nullptr) metrics_->OnDeviceExcluded(task_id);
+  }
 
  private:
   PrometheusMetrics* const metrics_;
@@ -60,8 +63,16 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(Options options
   if (o.metrics != nullptr) host->metrics_ = std::make_unique<PrometheusMetrics>(*o.metrics);
   host->events_ = std::make_unique<EventHub>();
   host->observer_ = std::make_unique<FanOutObserver>(host->metrics_.get(), host->events_.get());
+  if (!o.device_ca_pem.empty()) {
+    absl::StatusOr<std::unique_ptr<secagg::CertificateAuthorityVerifier>> ca =
+        secagg::CertificateAuthorityVerifier::Create(o.device_ca_pem);
+    if (!ca.ok()) return ca.status();
+    host->key_verifier_ = *std::move(ca);
+  }
   CoordinatorOptions core;
   core.store = o.store;
+  core.key_verifier = host->key_verifier_.get();
+  core.offenders = o.offenders;
   core.clock = o.clock;
   core.observer = host->observer_.get();
   core.session_key = o.session_key;

@@ -35,7 +35,9 @@
 #include "base/clock.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "prometheus/registry.h"
+#include "secagg/key_authenticity.h"
 #include "server/core/coordinator.h"
+#include "server/core/offenders.h"
 #include "server/store/store.h"
 
 namespace cohort::server {
@@ -57,6 +59,10 @@ class ServiceHost {
     // Salt of device pseudonyms; keep it stable across restarts so cool-downs survive them
     // (e.g. from a file next to the admin token). Empty -> derived from session_key.
     std::string pseudonym_salt;
+    // PEM of the operator's device CA; empty: semi-malicious tasks are refused.
+    std::string device_ca_pem;
+    // When a device excluded from rounds is refused for a while.
+    OffenderPolicy offenders;
     prometheus::Registry* metrics = nullptr;  // optional, not owned
     absl::Duration tick_interval = absl::Milliseconds(50);
     // Upper bound of a WaitForPhase long-poll (the protocol says 30 s).
@@ -85,6 +91,7 @@ class ServiceHost {
   std::unique_ptr<PrometheusMetrics> metrics_;
   std::unique_ptr<EventHub> events_;
   std::unique_ptr<FanOutObserver> observer_;
+  std::unique_ptr<secagg::KeyAuthenticityVerifier> key_verifier_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<LongPollRegistry> long_polls_;
   std::unique_ptr<DeviceServiceImpl> device_service_;

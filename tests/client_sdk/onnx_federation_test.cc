@@ -16,6 +16,8 @@
 #include "cohort/client/client.h"
 #include "model/onnx/onnx_import.h"
 #include "onnx/onnx_pb.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "testing/subprocess.h"
 #include "tests/client_sdk/bar_federation.h"
 #include "tests/client_sdk/test_server.h"
@@ -144,6 +146,10 @@ TEST_CASE("OnnxModel_UnsupportedOperatorIsRefusedAndNothingIsCreated") {
   request.set_population("onnx-bad");
   request.set_device_id("onnx-bad-device-0123456789abcdef");
   request.set_sdk_version("1.0.0");
+  const secagg::SigningKey key = *secagg::SigningKey::FromSeed(std::string(32, 'd'));
+  request.set_device_public_key(key.verifying_key().ToBytes());
+  request.set_device_key_signature(
+      *key.Sign(secagg::CheckInMessage(request.population(), request.device_id())));
   v1::CheckInResponse response;
   CHECK(stub->CheckIn(&context, request, &response).error_code() == grpc::StatusCode::NOT_FOUND);
 }

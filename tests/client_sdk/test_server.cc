@@ -31,7 +31,7 @@ void SetSeconds(google::protobuf::Duration* d, double seconds) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(const std::string& device_ca_pem) {
   spdlog::set_level(spdlog::level::warn);  // keep test output to what fails
   std::unique_ptr<TestServer> test(new TestServer());
   test->store_ = NewMemoryStore();
@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
   options.store = test->store_.get();
   options.clock = &test->clock_;
   options.admin_token = kAdminToken;
+  options.device_ca_pem = device_ca_pem;
   absl::StatusOr<std::unique_ptr<server::ServiceHost>> host =
       server::ServiceHost::Create(std::move(options));
   if (!host.ok()) return host.status();
@@ -59,6 +60,11 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
 }
 
 TestServer::~TestServer() {
+  {
+    absl::MutexLock lock(&pump_mu_);
+    pump_stop_ = true;
+  }
+  if (pump_.joinable()) pump_.join();
   if (host_ != nullptr) host_->Shutdown();
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
 }
@@ -146,6 +152,17 @@ absl::StatusOr<std::vector<float>> TestServer::DownloadModel(const std::string& 
 void TestServer::AdvanceClock(absl::Duration d) {
   clock_.AdvanceTime(d);
   host_->coordinator()->AdvanceTo(clock_.Now());
+}
+
+void TestServer::FollowRealTime() {
+  if (pump_.joinable()) return;
+  pump_ = std::thread([this] {
+    absl::MutexLock lock(&pump_mu_);
+    while (!pump_mu_.AwaitWithTimeout(absl::Condition(&pump_stop_), absl::Milliseconds(50))) {
+      const absl::Duration behind = absl::Now() - clock_.Now();
+      if (behind > absl::ZeroDuration()) AdvanceClock(behind);
+    }
+  });
 }
 
 absl::StatusOr<v1::Task> TestServer::WaitForCommitted(const std::string& task_id, int64_t rounds,

@@ -3,9 +3,11 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "cohort/v1/admin.grpc.pb.h"
@@ -24,7 +26,8 @@ namespace cohort::client::test_util {
 // This class is not thread-safe except for the stubs it hands out.
 class TestServer {
  public:
-  static absl::StatusOr<std::unique_ptr<TestServer>> Start();
+  // `device_ca_pem`: the operator's device CA, needed for semi-malicious tasks.
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start(const std::string& device_ca_pem = "");
   ~TestServer();
 
   std::string device_address() const;
@@ -43,6 +46,11 @@ class TestServer {
   absl::StatusOr<std::vector<float>> DownloadModel(const std::string& task_id, int64_t version);
   // Moves the server's clock by `d` and enforces deadlines at once.
   void AdvanceClock(absl::Duration d);
+  // From now on the server's clock keeps up with real time (a thread moves it every 50 ms), so
+  // phase deadlines pass on their own. For the few tests whose scenario is a device that never
+  // answers and that cannot name the moment to move the clock; every other test keeps the clock
+  // still and moves it itself.
+  void FollowRealTime();
   // Polls until the task has committed `rounds` rounds (or failed one); DEADLINE_EXCEEDED.
   absl::StatusOr<v1::Task> WaitForCommitted(const std::string& task_id, int64_t rounds,
                                             absl::Duration timeout);
@@ -50,6 +58,9 @@ class TestServer {
  private:
   TestServer() = default;
   SimulatedClock clock_{absl::Now()};
+  absl::Mutex pump_mu_;
+  bool pump_stop_ ABSL_GUARDED_BY(pump_mu_) = false;
+  std::thread pump_;
   std::unique_ptr<server::Store> store_;
   std::unique_ptr<server::ServiceHost> host_;
   std::unique_ptr<grpc::Server> server_;

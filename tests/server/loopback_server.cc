@@ -205,7 +205,8 @@ cohort::v1::TaskConfig SmallTask(const std::string& population, int target, int 
   SetSeconds(d->mutable_unmasking(), deadline);
   config.mutable_secagg()->set_enabled(secagg);
   if (secagg) {
-    config.mutable_secagg()->set_expected_dropout_rate(0.05);
+    // Sized for a couple of dropouts in a handful of devices.
+    config.mutable_secagg()->set_expected_dropout_rate(0.3);
     config.mutable_secagg()->set_corrupted_fraction(0.05);
     config.mutable_secagg()->set_correctness_bits(2);
   }

@@ -66,8 +66,10 @@ TEST_CASE("SecAggRound_ThousandDevices_CommitsFedAvg") {
   auto ended = (*server)->WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(60));
   REQUIRE(ended.ok());
   int committed = 0;
+  int reported = 0;
   for (const auto& r : results) {
     if (r.ok() && r->last_phase == cohort::v1::ROUND_PHASE_COMMITTED) ++committed;
+    if (!r.ok() && ++reported <= 5) std::cout << "device error: " << r.status() << "\n";
   }
   auto after = (*server)->LatestModel(task->task_id());
   REQUIRE(after.ok());

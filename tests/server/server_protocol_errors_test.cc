@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "tests/server/loopback_server.h"
 #include "tests/server/test_device.h"
 
@@ -26,12 +28,21 @@ cohort::v1::CheckInRequest CheckInOf(const std::string& population, int i) {
   request.set_device_id(absl::StrCat("error-test-device-", 100 + i));
   request.set_sdk_version("1.2.0");
   request.mutable_eligibility()->set_battery_percent(80);
+  // Secure-aggregation tasks need the device's signing key, proven by a signature.
+  const auto key =
+      cohort::secagg::SigningKey::FromSeed(absl::StrCat(std::string(29, 'k'), 100 + i));
+  REQUIRE(key.ok());
+  request.set_device_public_key(key->verifying_key().ToBytes());
+  auto signature = key->Sign(cohort::secagg::CheckInMessage(population, request.device_id()));
+  REQUIRE(signature.ok());
+  request.set_device_key_signature(*signature);
   return request;
 }
 
 std::string Accept(cohort::v1::DeviceService::Stub& stub, const std::string& population, int i) {
   cohort::v1::CheckInResponse response;
   const grpc::Status s = stub.CheckIn(Ctx().get(), CheckInOf(population, i), &response);
+  INFO(s.error_message());
   REQUIRE(s.ok());
   REQUIRE(response.has_accepted());
   return response.accepted().session_token();

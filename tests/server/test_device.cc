@@ -13,6 +13,9 @@
 #include "grpcpp/client_context.h"
 #include "secagg/client_session.h"
 #include "secagg/packing.h"
+#include "secagg/plan_digest.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "secagg/testing/fake_random_source.h"
 
 namespace cohort::server::test_util {
@@ -131,6 +134,12 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   secagg::FakeRandomSource rng(options_.seed * 7919 + 17);
   Result result;
+  std::string seed = options_.identity_seed;
+  if (seed.empty()) {
+    seed = codec::Sha256(absl::StrCat("test device key ", options_.device_id));
+  }
+  absl::StatusOr<secagg::SigningKey> identity = secagg::SigningKey::FromSeed(seed);
+  if (!identity.ok()) return identity.status();
 
   // Check in until accepted (tests retry quickly instead of honouring the retry window).
   std::string token;
@@ -140,19 +149,27 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     request.set_population(options_.population);
     request.set_device_id(options_.device_id);
     request.set_sdk_version("1.0.0");
+    request.set_device_public_key(identity->verifying_key().ToBytes());
+    auto signature =
+        identity->Sign(secagg::CheckInMessage(options_.population, options_.device_id));
+    if (!signature.ok()) return signature.status();
+    request.set_device_key_signature(*signature);
+    request.set_device_credential(options_.credential);
     auto* e = request.mutable_eligibility();
     e->set_charging(true);
     e->set_unmetered_network(true);
     e->set_idle(true);
     e->set_battery_percent(90);
     cohort::v1::CheckInResponse response;
-    if (absl::Status s = FromGrpc(
-            Retried(deadline,
-                    [&](grpc::ClientContext* c) { return stub_->CheckIn(c, request, &response); }),
-            "CheckIn");
-        !s.ok()) {
-      return s;
+    const grpc::Status checked_in = Retried(
+        deadline, [&](grpc::ClientContext* c) { return stub_->CheckIn(c, request, &response); });
+    if (checked_in.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      // Refused outright (an impostor): the caller inspects this.
+      result.check_in_error = checked_in.error_code();
+      result.check_in_message = checked_in.error_message();
+      return result;
     }
+    if (absl::Status s = FromGrpc(checked_in, "CheckIn"); !s.ok()) return s;
     if (response.has_accepted()) {
       token = response.accepted().session_token();
       result.round_id = response.accepted().round_id();
@@ -209,19 +226,25 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         }
         secagg::SecAggClientOptions o;
         o.round_id = plan.round_id();
+        o.plan_digest = secagg::PlanDigest(plan);
         o.self_index = plan.participant_index();
         o.num_participants = plan.secagg().num_participants();
         o.neighbour_degree = plan.secagg().neighbour_degree();
         o.threshold = plan.secagg().threshold();
-        o.graph_seed = plan.secagg().graph_seed();
         o.modulus_bits = plan.codec().modulus_bits();
-        auto created = secagg::SecAggClient::Create(o, rng);
+        o.threat_model = plan.secagg().threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS
+                             ? secagg::ThreatModel::kSemiMalicious
+                             : secagg::ThreatModel::kHonestButCurious;
+        auto created = secagg::SecAggClient::Create(o, *identity, rng);
         if (!created.ok()) return created.status();
         client = std::move(*created);
+        auto advertisement = client->Advertise();
+        if (!advertisement.ok()) return advertisement.status();
         cohort::v1::AdvertiseKeysRequest request;
         request.set_session_token(token);
-        request.set_cipher_public_key(client->cipher_public_key().ToBytes());
-        request.set_mask_public_key(client->mask_public_key().ToBytes());
+        request.set_cipher_public_key(advertisement->cipher_public_key.ToBytes());
+        request.set_mask_public_key(advertisement->mask_public_key.ToBytes());
+        request.set_signature(advertisement->signature);
         cohort::v1::AdvertiseKeysResponse response;
         if (absl::Status s = FromGrpc(Retried(deadline,
                                               [&](grpc::ClientContext* c) {
@@ -240,22 +263,48 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           done();
           return result;
         }
-        std::vector<secagg::NeighbourPublicKeys> keys;
+        std::vector<secagg::NeighbourAdvertisement> keys;
         for (const auto& n : update.neighbour_keys().neighbours()) {
           auto cipher = secagg::PublicKey::FromBytes(n.cipher_public_key());
           auto mask = secagg::PublicKey::FromBytes(n.mask_public_key());
+          auto signing = secagg::VerifyingKey::FromBytes(n.signing_public_key());
           if (!cipher.ok()) return cipher.status();
           if (!mask.ok()) return mask.status();
-          keys.push_back({n.participant_index(), *cipher, *mask});
+          if (!signing.ok()) return signing.status();
+          keys.push_back({n.participant_index(), *cipher, *mask, *signing,
+                          n.advertisement_signature(), n.device_credential()});
         }
-        auto shares = client->ShareKeys(keys, rng);
+        secagg::RosterProof proof;
+        proof.leaf_count = update.neighbour_keys().roster_proof().leaf_count();
+        proof.position = update.neighbour_keys().roster_proof().position();
+        proof.siblings.assign(update.neighbour_keys().roster_proof().siblings().begin(),
+                              update.neighbour_keys().roster_proof().siblings().end());
+        auto shares = client->ShareKeys(proof, keys, options_.verifier, absl::Now(), rng);
         if (!shares.ok()) return shares.status();
         cohort::v1::ShareKeysRequest request;
         request.set_session_token(token);
+        const std::string digest = secagg::PlanDigest(plan);
         for (const auto& s : *shares) {
           auto* e = request.add_shares();
           e->set_recipient_index(s.index);
           e->set_ciphertext(s.ciphertext);
+          if (options_.garbage_bundles) {
+            std::string junk(s.ciphertext.size(), '\0');
+            rng.Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(junk.data()), junk.size()));
+            e->set_ciphertext(junk);
+          } else if (options_.replay_bundles) {
+            for (const auto& old : previous_shares_.shares()) {
+              if (old.recipient_index() == s.index) e->set_ciphertext(old.ciphertext());
+            }
+          }
+          // Whatever it sends, the device signs: the garbage is provably its own.
+          auto signature = identity->Sign(
+              secagg::BundleMessage(digest, plan.participant_index(), s.index, e->ciphertext()));
+          if (!signature.ok()) return signature.status();
+          e->set_signature(*signature);
+        }
+        if (!options_.replay_bundles || previous_shares_.shares_size() == 0) {
+          previous_shares_ = request;
         }
         cohort::v1::ShareKeysResponse response;
         if (absl::Status s = FromGrpc(Retried(deadline,
@@ -309,9 +358,24 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         if (client != nullptr) {
           std::vector<secagg::EncryptedShare> incoming;
           for (const auto& s : update.incoming_shares().shares()) {
-            incoming.push_back({s.sender_index(), s.ciphertext()});
+            incoming.push_back({s.sender_index(), s.ciphertext(), s.signature()});
           }
-          if (absl::Status s = client->ReceiveShares(incoming); !s.ok()) return s;
+          auto unopenable = client->ReceiveShares(incoming);
+          if (!unopenable.ok()) return unopenable.status();
+          cohort::v1::ReportSharesRequest report;
+          report.set_session_token(token);
+          for (const auto& u : *unopenable) {
+            auto* r = report.add_unopenable();
+            r->set_sender_index(u.sender);
+            r->set_pairwise_mask_seed(u.pairwise_seed.ToBytes());
+          }
+          cohort::v1::ReportSharesResponse response;
+          auto ctx = Context(kCallTimeout);
+          const grpc::Status reported = stub_->ReportShares(ctx.get(), report, &response);
+          // Refused when the device was excluded meanwhile: the next poll says DROPPED.
+          if (!reported.ok() && reported.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+            return FromGrpc(reported, "ReportShares");
+          }
         }
         std::vector<uint64_t> input = std::move(*encoded);
         if (options_.wrong_vector_length) input.pop_back();
@@ -360,21 +424,32 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           done();
           return result;
         }
-        std::vector<int32_t> surviving(update.unmasking().surviving_neighbours().begin(),
-                                       update.unmasking().surviving_neighbours().end());
-        std::vector<int32_t> dropped(update.unmasking().dropped_neighbours().begin(),
-                                     update.unmasking().dropped_neighbours().end());
-        auto shares = client->Unmask(surviving, dropped);
+        secagg::UnmaskingRequest u;
+        const auto& r = update.unmasking();
+        u.surviving.assign(r.surviving_neighbours().begin(), r.surviving_neighbours().end());
+        u.dropped.assign(r.dropped_neighbours().begin(), r.dropped_neighbours().end());
+        u.excluded.assign(r.excluded_neighbours().begin(), r.excluded_neighbours().end());
+        u.survivors.assign(r.survivors().begin(), r.survivors().end());
+        for (const auto& sig : r.survivor_signatures()) {
+          u.signatures.push_back({sig.signer_index(), sig.signature()});
+        }
+        auto shares = client->Unmask(u);
         if (!shares.ok()) return shares.status();
         cohort::v1::SubmitUnmaskingRequest request;
         request.set_session_token(token);
         for (const auto& s : *shares) {
           auto* e = request.add_shares();
           e->set_neighbour_index(s.neighbour_index);
-          if (s.kind == secagg::ShareKind::kSelfMaskSeed) {
-            e->set_self_mask_seed_share(s.share);
-          } else {
-            e->set_mask_key_share(s.share);
+          switch (s.kind) {
+            case secagg::ShareKind::kSelfMaskSeed:
+              e->set_self_mask_seed_share(s.share);
+              break;
+            case secagg::ShareKind::kMaskKey:
+              e->set_mask_key_share(s.share);
+              break;
+            case secagg::ShareKind::kPairwiseSeed:
+              e->set_pairwise_mask_seed(s.share);
+              break;
           }
         }
         cohort::v1::SubmitUnmaskingResponse response;
@@ -388,6 +463,23 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
           return s;
         }
         done();
+        break;
+      }
+      case cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK: {
+        std::vector<int32_t> survivors(update.consistency_check().survivors().begin(),
+                                       update.consistency_check().survivors().end());
+        auto signature = client->SignSurvivors(survivors);
+        if (!signature.ok()) return signature.status();
+        cohort::v1::SignSurvivorsRequest request;
+        request.set_session_token(token);
+        request.set_signature(*signature);
+        cohort::v1::SignSurvivorsResponse response;
+        auto ctx = Context(kCallTimeout);
+        if (absl::Status s =
+                FromGrpc(stub_->SignSurvivors(ctx.get(), request, &response), "SignSurvivors");
+            !s.ok()) {
+          return s;
+        }
         break;
       }
       default:

@@ -1,11 +1,13 @@
 #ifndef COHORT_TESTS_SERVER_TEST_DEVICE_H_
 #define COHORT_TESTS_SERVER_TEST_DEVICE_H_
 
-// A protocol-speaking test device for integration tests over real gRPC: checks in, long-polls
-// WaitForPhase, runs SecAgg+ with secagg's SecAggClient, downloads the model in chunks (checking
-// the SHA-256), encodes a fixed model delta with the round's codec, masks and uploads it in
-// chunks, answers unmasking, and reports the outcome. It can vanish at any phase (a dropout)
-// or misbehave (send a vector of the wrong length).
+// A protocol-speaking test device for integration tests over real gRPC: checks in with a signed
+// device key, long-polls WaitForPhase, runs SecAgg+ with secagg's SecAggClient (signed keys and
+// bundles, the report of bundles that did not open, the survivor signature of semi-malicious
+// rounds), downloads the model in chunks (checking the SHA-256), encodes a fixed model delta
+// with the round's codec, masks and uploads it in chunks, answers unmasking, and reports the
+// outcome. It can vanish at any phase (a dropout) or misbehave: send a vector of the wrong
+// length, share signed garbage instead of bundles, or replay the bundles of its previous round.
 //
 //   TestDevice device(stub, {.population = "p", .device_id = "device-000000000001",
 //                            .delta = {0.1f, -0.2f}, .examples = 10});
@@ -26,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cohort/v1/device.grpc.pb.h"
+#include "secagg/key_authenticity.h"
 
 namespace cohort::server::test_util {
 
@@ -91,7 +94,15 @@ struct TestDeviceOptions {
   int64_t examples = 1;      // FedAvg weight (capped by the plan)
   StopAt stop_at = StopAt::kNever;
   bool wrong_vector_length = false;  // uploads one element too few
+  bool garbage_bundles = false;      // shares random bytes (signed) instead of share bundles
+  bool replay_bundles = false;       // shares the bundles of its previous Run (signed anew)
   uint64_t seed = 1;
+  // The device key's seed (32 bytes); empty: derived from device_id. A second device with the
+  // same device_id but another key is an impostor.
+  std::string identity_seed;
+  // Semi-malicious tasks: the device's certificate, and the CA verifier of neighbours' keys.
+  std::string credential;
+  const cohort::secagg::KeyAuthenticityVerifier* verifier = nullptr;
   absl::Duration max_wait = absl::Seconds(10);
   int64_t download_chunk_bytes = 0;  // 0 = server default
   DeviceLog* log = nullptr;          // optional, not owned
@@ -110,6 +121,8 @@ class TestDevice {
     std::string dropped_reason;
     cohort::v1::RoundOutcome outcome;
     grpc::StatusCode upload_error = grpc::StatusCode::OK;  // first UploadMaskedInput error
+    grpc::StatusCode check_in_error = grpc::StatusCode::OK;  // a CheckIn refused outright
+    std::string check_in_message;
     std::string session_token;
     std::string round_id;
     int32_t participant_index = 0;
@@ -124,6 +137,8 @@ class TestDevice {
  private:
   std::shared_ptr<cohort::v1::DeviceService::StubInterface> stub_;
   TestDeviceOptions options_;
+  // The ShareKeys request of the previous Run, for replay_bundles.
+  cohort::v1::ShareKeysRequest previous_shares_;
 };
 
 // Encodes `delta` with weight `examples` the way the round's codec says (codec::EncodeUpdate;

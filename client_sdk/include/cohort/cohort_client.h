@@ -164,6 +164,15 @@ typedef struct cohort_config {
   int64_t initial_backoff_millis;  /* 0 = default (500 ms) */
   int64_t max_backoff_millis;      /* 0 = default (60 s) */
   int64_t download_chunk_bytes;    /* 0 = default (256 KiB) */
+  /* NULL, or 32 bytes the app keeps in its platform key store (Android Keystore, iOS Keychain):
+   * the round's state, encoded input and device key are sealed with it in storage_dir. */
+  const uint8_t* storage_key;
+  /* Semi-malicious rounds: PEM of the operator's device CA, and the DER certificate it issued
+   * for this device's key (cohort_client_device_public_key). NULL when unused. */
+  const char* device_ca_pem;
+  const uint8_t* device_credential;
+  size_t device_credential_size;
+  int require_semi_malicious; /* refuse rounds that do not defend against a lying server */
 } cohort_config;
 
 /* Zeroes `config` (all defaults). */
@@ -174,6 +183,9 @@ COHORT_EXPORT void cohort_config_init(cohort_config* config);
 COHORT_EXPORT cohort_status cohort_client_create(const cohort_config* config,
                                                  const cohort_trainer* trainer,
                                                  cohort_client** out_client);
+/* The device's Ed25519 public key (32 bytes into `out`), for the operator's device CA. */
+COHORT_EXPORT cohort_status cohort_client_device_public_key(const cohort_client* client,
+                                                            uint8_t out[32]);
 /* Stops any background loop and frees the client. NULL is ignored. */
 COHORT_EXPORT void cohort_client_destroy(cohort_client* client);
 

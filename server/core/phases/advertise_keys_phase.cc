@@ -1,11 +1,16 @@
-// ADVERTISE_KEYS: every device sends its two X25519 public keys. Closing fixes U1: the devices
-// that advertised and still have at least t neighbours with keys.
+// ADVERTISE_KEYS: every device sends its two X25519 public keys, signed with the key it checked
+// in with. Closing builds the roster over every advertisement, derives the neighbour graph from
+// its root (so the graph is no choice of the server's), and fixes U1: the devices that
+// advertised and still have at least t neighbours with keys.
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "secagg/key_agreement.h"
+#include "secagg/roster.h"
+#include "secagg/signed_messages.h"
 #include "server/core/phases/phase_units.h"
 
 namespace cohort::server {
@@ -20,7 +25,25 @@ bool AdvertiseKeysPhase::Complete(const RoundContext& ctx) const {
 void AdvertiseKeysPhase::Close(RoundContext& ctx, absl::Time now) const {
   int32_t dropped = ctx.DropLaggards([](const Participant& p) { return p.advertised; },
                                      "did not advertise keys before the ADVERTISE_KEYS deadline");
-  for (auto& p : ctx.participants) p.in_u1 = !p.dropped && p.advertised;
+  std::vector<secagg::RosterEntry> entries;
+  for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
+    Participant& p = ctx.participant(i);
+    p.in_roster = !p.dropped && p.advertised;
+    p.in_u1 = p.in_roster;
+    if (!p.in_roster) continue;
+    // Validated on arrival, so these cannot fail.
+    entries.push_back({i, *secagg::PublicKey::FromBytes(p.cipher_public_key),
+                       *secagg::PublicKey::FromBytes(p.mask_public_key)});
+  }
+  ctx.roster = secagg::Roster::Build(entries);
+  ctx.graph_seed = secagg::DeriveGraphSeed(ctx.plan_digest, ctx.roster->root());
+  absl::StatusOr<secagg::NeighbourGraph> graph =
+      secagg::NeighbourGraph::Create(ctx.num_admitted(), ctx.degree, ctx.graph_seed);
+  if (!graph.ok()) {
+    ctx.Fail(absl::StrCat("neighbour graph: ", graph.status().message()), now);
+    return;
+  }
+  ctx.graph = std::move(*graph);
   // A device needs t neighbours with keys to share its secrets; dropping one can starve others,
   // so repeat until stable.
   for (bool changed = true; changed;) {
@@ -82,9 +105,24 @@ absl::Status AdvertiseKeysCall(RoundContext& ctx, int32_t index,
   if (req.cipher_public_key() == req.mask_public_key()) {
     return absl::InvalidArgumentError("cipher_public_key and mask_public_key must differ");
   }
+  if (p.signing_key.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("AdvertiseKeys: participant ", index,
+                                                      " checked in without a device_public_key"));
+  }
+  if (absl::Status s = p.signing_key.Verify(
+          secagg::AdvertisementMessage(ctx.plan_digest, index, req.cipher_public_key(),
+                                       req.mask_public_key()),
+          req.signature());
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signature does not verify under the device's key for these keys and this "
+                     "plan: ",
+                     s.message()));
+  }
   p.advertised = true;
   p.cipher_public_key = req.cipher_public_key();
   p.mask_public_key = req.mask_public_key();
+  p.advertisement_signature = req.signature();
   p.last_completed = cohort::v1::ROUND_PHASE_ADVERTISE_KEYS;
   ctx.metrics.set_bytes_uploaded(ctx.metrics.bytes_uploaded() + 64);
   return absl::OkStatus();

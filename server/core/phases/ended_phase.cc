@@ -31,6 +31,7 @@ const RoundPhaseState& PhaseState(cohort::v1::RoundPhase phase) {
   static const AdvertiseKeysPhase advertise_keys;
   static const ShareKeysPhase share_keys;
   static const MaskedInputPhase masked_input;
+  static const ConsistencyCheckPhase consistency_check;
   static const UnmaskingPhase unmasking;
   static const EndedPhase committed(cohort::v1::ROUND_PHASE_COMMITTED);
   static const EndedPhase failed(cohort::v1::ROUND_PHASE_FAILED);
@@ -40,6 +41,8 @@ const RoundPhaseState& PhaseState(cohort::v1::RoundPhase phase) {
     case cohort::v1::ROUND_PHASE_ADVERTISE_KEYS: return advertise_keys;
     case cohort::v1::ROUND_PHASE_SHARE_KEYS: return share_keys;
     case cohort::v1::ROUND_PHASE_MASKED_INPUT: return masked_input;
+    case cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK:
+      return consistency_check;
     case cohort::v1::ROUND_PHASE_UNMASKING: return unmasking;
     case cohort::v1::ROUND_PHASE_COMMITTED: return committed;
     case cohort::v1::ROUND_PHASE_FAILED: return failed;

@@ -1,24 +1,18 @@
 // FORMING: admits devices until the round is full or its (soft) deadline passes with at least
 // min_participants, then resolves the round's plan: codec parameters for the admitted count and,
-// with secure aggregation, the SecAgg+ degree, threshold and neighbour graph.
+// with secure aggregation, the SecAgg+ degree and threshold (from the task's parameter table)
+// and the plan digest every key derivation binds.
 
 #include "absl/strings/str_cat.h"
 #include "codec/evaluation_metrics.h"
 #include "server/core/dp_task.h"
 #include "secagg/parameter_finder.h"
+#include "secagg/plan_digest.h"
 #include "server/core/aggregation.h"
 #include "server/core/phases/phase_units.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
-namespace {
-
-secagg::ThreatModel ToThreatModel(cohort::v1::ThreatModel model) {
-  return model == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS ? secagg::ThreatModel::kSemiMalicious
-                                                          : secagg::ThreatModel::kHonestButCurious;
-}
-
-}  // namespace
 
 bool FormingPhase::Complete(const RoundContext& ctx) const { return ctx.open_slots() == 0; }
 
@@ -62,36 +56,29 @@ void FormingPhase::Close(RoundContext& ctx, absl::Time now) const {
 
   if (ctx.secure()) {
     const auto& sc = ctx.setup.config.secagg();
-    secagg::ParameterOptions options;
-    options.num_participants = n;
-    options.dropout_rate = sc.expected_dropout_rate();
-    options.corrupted_fraction = sc.corrupted_fraction();
-    options.threat_model = ToThreatModel(sc.threat_model());
-    options.security_bits = sc.security_bits();
-    options.correctness_bits = sc.correctness_bits();
-    absl::StatusOr<secagg::SecAggParameters> params = secagg::FindParameters(options);
+    absl::StatusOr<secagg::SecAggParameters> params =
+        ctx.setup.secagg_parameters == nullptr
+            ? absl::FailedPreconditionError("the task's parameter table was not computed")
+            : ctx.setup.secagg_parameters->For(n);
     if (!params.ok()) {
       ctx.Fail(absl::StrCat("secure aggregation parameters for ", n,
                             " participants: ", params.status().message()),
                now);
       return;
     }
-    std::string seed(secagg::kGraphSeedSize, '\0');
-    ctx.setup.random->Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(seed.data()), seed.size()));
-    absl::StatusOr<secagg::NeighbourGraph> graph =
-        secagg::NeighbourGraph::Create(n, params->neighbour_degree, seed);
-    if (!graph.ok()) {
-      ctx.Fail(absl::StrCat("neighbour graph: ", graph.status().message()), now);
-      return;
-    }
-    ctx.graph = std::move(*graph);
+    ctx.degree = params->neighbour_degree;
     ctx.threshold = params->threshold;
     auto* s = plan.mutable_secagg();
     s->set_num_participants(n);
     s->set_neighbour_degree(params->neighbour_degree);
     s->set_threshold(params->threshold);
-    s->set_graph_seed(seed);
+    s->set_threat_model(sc.threat_model());
+    s->set_dropout_rate(sc.expected_dropout_rate());
+    s->set_corrupted_fraction(sc.corrupted_fraction());
+    s->set_security_bits(sc.security_bits());
+    s->set_correctness_bits(sc.correctness_bits());
     *ctx.metrics.mutable_secagg() = *s;
+    ctx.plan_digest = secagg::PlanDigest(plan);
     ctx.SetPhase(cohort::v1::ROUND_PHASE_ADVERTISE_KEYS, now,
                  absl::StrCat("n=", n, " k=", params->neighbour_degree, " t=", params->threshold,
                               " modulus_bits=", codec->modulus_bits()));

@@ -1,27 +1,32 @@
-// MASKED_INPUT: every device of U2 (every admitted device without secure aggregation) uploads
-// its masked input in chunks; a complete input is folded into the running sum. Closing fixes U3
-// (the contributors) and, with secure aggregation, prepares the unmasking.
+// MASKED_INPUT: every device of U2 first reports which incoming bundles did not open
+// (ReportShares), then uploads its masked input in chunks (every admitted device, without secure
+// aggregation). A complete input is folded into the running sum once every neighbour that
+// received its bundles has reported, so a sender that enough of them report is excluded before
+// its input can reach the sum (docs/secagg.md#attributable-exclusion). Closing fixes U3 (the
+// contributors), checks that the survivors' graph holds together and, with secure aggregation,
+// moves on to the consistency check (semi-malicious) or the unmasking.
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "secagg/key_agreement.h"
 #include "secagg/packing.h"
+#include "secagg/parameter_finder.h"
 #include "server/core/phases/phase_units.h"
 
 namespace cohort::server {
 namespace {
 
-// Folds a complete upload into the sum. Every chunk is validated before the sum is touched, so
-// a bad chunk leaves it as it was.
-absl::Status FoldIntoSum(RoundContext& ctx, Participant& p) {
+// Every chunk of a complete upload is well formed (before anything touches the sum).
+absl::Status ValidateChunks(const RoundContext& ctx, const Participant& p) {
   const auto& codec = ctx.plan_template.codec();
-  const int64_t c = codec.chunk_elements();
-  if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
-    for (const auto& [i, data] : p.chunks) {
+  for (const auto& [i, data] : p.chunks) {
+    if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
       for (size_t j = 0; j < data.size() / 4; ++j) {
         float v;
         std::memcpy(&v, data.data() + 4 * j, 4);
@@ -30,35 +35,107 @@ absl::Status FoldIntoSum(RoundContext& ctx, Participant& p) {
               absl::StrCat("chunk ", i, " element ", j, " is not a finite float32"));
         }
       }
+    } else if (absl::Status s = secagg::CheckPacked(data, codec.modulus_bits(),
+                                                    static_cast<size_t>(ChunkLength(ctx, i)));
+               !s.ok()) {
+      // Elements are < 2^m by construction of the packing; only the framing can be wrong.
+      return s;
     }
-    for (const auto& [i, data] : p.chunks) {
+  }
+  return absl::OkStatus();
+}
+
+// Adds a validated complete upload into the sum and frees its chunks.
+void Fold(RoundContext& ctx, Participant& p) {
+  const auto& codec = ctx.plan_template.codec();
+  const int64_t c = codec.chunk_elements();
+  for (const auto& [i, data] : p.chunks) {
+    if (codec.encoding() == cohort::v1::UPDATE_ENCODING_FLOAT32) {
       for (size_t j = 0; j < data.size() / 4; ++j) {
         float v;
         std::memcpy(&v, data.data() + 4 * j, 4);
         ctx.float_sum[static_cast<size_t>(i * c) + j] += v;
       }
-    }
-  } else {
-    // Unpack checks the padding; run it on a scratch copy first. Elements are < 2^m by
-    // construction of the packing.
-    for (const auto& [i, data] : p.chunks) {
-      absl::StatusOr<std::vector<uint64_t>> unpacked =
-          secagg::Unpack(data, codec.modulus_bits(), static_cast<size_t>(ChunkLength(ctx, i)));
-      if (!unpacked.ok()) return unpacked.status();
-    }
-    for (const auto& [i, data] : p.chunks) {
-      if (absl::Status s = secagg::UnpackAndAccumulate(data, codec.modulus_bits(), i * c,
-                                                       absl::MakeSpan(ctx.sum));
-          !s.ok()) {
-        return absl::InternalError(absl::StrCat("accumulating chunk ", i, ": ", s.message()));
-      }
+    } else {
+      // Validated already: this cannot fail.
+      (void)secagg::UnpackAndAccumulate(data, codec.modulus_bits(), i * c, absl::MakeSpan(ctx.sum));
     }
   }
   p.chunks.clear();
-  return absl::OkStatus();
+  p.contributed = true;
+}
+
+// Every neighbour that received index's bundles has told the server which bundles did not open
+// (or was dropped), so whether index is excluded is settled.
+bool NeighboursSettled(const RoundContext& ctx, int32_t index) {
+  if (!ctx.secure()) return true;
+  for (int32_t w : ctx.graph->Neighbours(index)) {
+    const Participant& q = ctx.participant(w);
+    if (q.in_u2 && !q.reported && !q.dropped) return false;
+  }
+  return true;
 }
 
 }  // namespace
+
+void FoldReadyInputs(RoundContext& ctx) {
+  for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
+    Participant& p = ctx.participant(i);
+    if (p.upload_complete && !p.contributed && !p.dropped && !p.excluded &&
+        NeighboursSettled(ctx, i)) {
+      Fold(ctx, p);
+    }
+  }
+}
+
+absl::Status CheckSurvivorsHoldTogether(const RoundContext& ctx) {
+  // The honest survivors must form one component, or the server learns partial sums: check
+  // the survivors' graph itself, then that the bound still holds for the dropouts that
+  // actually happened (they may exceed what the parameters were sized for).
+  std::vector<int32_t> survivors;
+  for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
+    if (ctx.participant(i).contributed) survivors.push_back(i);
+  }
+  if (survivors.empty()) return absl::OkStatus();
+  std::vector<bool> seen(static_cast<size_t>(ctx.num_admitted()) + 1, false);
+  std::vector<int32_t> stack{survivors.front()};
+  seen[static_cast<size_t>(survivors.front())] = true;
+  size_t reached = 0;
+  while (!stack.empty()) {
+    const int32_t u = stack.back();
+    stack.pop_back();
+    ++reached;
+    for (int32_t v : ctx.graph->Neighbours(u)) {
+      if (!seen[static_cast<size_t>(v)] && ctx.participant(v).contributed) {
+        seen[static_cast<size_t>(v)] = true;
+        stack.push_back(v);
+      }
+    }
+  }
+  if (reached != survivors.size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the survivors' graph is disconnected (", reached, " of ", survivors.size(),
+                     " survivors reachable from participant ", survivors.front(),
+                     "): unmasking would reveal partial sums"));
+  }
+  const auto& sc = ctx.setup.config.secagg();
+  secagg::ParameterOptions actual;
+  actual.num_participants = ctx.num_admitted();
+  actual.dropout_rate = static_cast<double>(ctx.num_admitted() - ctx.contributors) /
+                        static_cast<double>(ctx.num_admitted());
+  actual.corrupted_fraction = sc.corrupted_fraction();
+  actual.threat_model = sc.threat_model() == cohort::v1::THREAT_MODEL_SEMI_MALICIOUS
+                            ? secagg::ThreatModel::kSemiMalicious
+                            : secagg::ThreatModel::kHonestButCurious;
+  actual.security_bits = sc.security_bits();
+  actual.correctness_bits = sc.correctness_bits();
+  if (absl::Status s = secagg::CheckSecurity(actual, ctx.degree, ctx.threshold); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ctx.num_admitted() - ctx.contributors, " of ", ctx.num_admitted(),
+        " devices dropped, more than the round's parameters keep private: ", s.message()));
+  }
+  return absl::OkStatus();
+}
 
 int64_t NumChunks(const RoundContext& ctx) {
   const int64_t d = ctx.plan_template.codec().vector_length();
@@ -87,9 +164,11 @@ bool MaskedInputPhase::Complete(const RoundContext& ctx) const {
 }
 
 void MaskedInputPhase::Close(RoundContext& ctx, absl::Time now) const {
-  const int32_t dropped = ctx.DropLaggards(
-      [](const Participant& p) { return p.contributed; },
-      "did not upload its masked input before the MASKED_INPUT deadline");
+  const int32_t dropped =
+      ctx.DropLaggards([](const Participant& p) { return p.upload_complete; },
+                       "did not upload its masked input before the MASKED_INPUT deadline");
+  // Every neighbour has reported or been dropped by now: fold what was held back.
+  FoldReadyInputs(ctx);
   for (auto& p : ctx.participants) p.chunks.clear();
   ctx.contributors = 0;
   for (const auto& p : ctx.participants) ctx.contributors += p.contributed ? 1 : 0;
@@ -106,8 +185,27 @@ void MaskedInputPhase::Close(RoundContext& ctx, absl::Time now) const {
     ctx.MarkReadyToCommit(dropped, now);
     return;
   }
+  if (absl::Status s = CheckSurvivorsHoldTogether(ctx); !s.ok()) {
+    ctx.Fail(std::string(s.message()), now);
+    ctx.changes.back().dropped = dropped;
+    return;
+  }
+  if (ctx.semi_malicious()) {
+    ctx.survivors.clear();
+    for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
+      if (ctx.participant(i).contributed) ctx.survivors.push_back(i);
+    }
+    ctx.MoveTo(cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK, absl::StrCat("u3=", ctx.contributors),
+               dropped, now);
+    return;
+  }
+  OpenUnmasking(ctx, dropped, now);
+}
+
+void OpenUnmasking(RoundContext& ctx, int32_t dropped, absl::Time now) {
   secagg::ServerUnmaskingOptions options;
   options.round_id = ctx.setup.round_id;
+  options.plan_digest = ctx.plan_digest;
   options.threshold = ctx.threshold;
   options.modulus_bits = ctx.plan_template.codec().modulus_bits();
   options.vector_length = ctx.plan_template.codec().vector_length();
@@ -121,7 +219,12 @@ void MaskedInputPhase::Close(RoundContext& ctx, absl::Time now) const {
       keys.mask_public_key = *secagg::PublicKey::FromBytes(p.mask_public_key);
       options.advertised.push_back(std::move(keys));
     }
-    if (p.in_u2) options.shared_keys.push_back(i);
+    if (p.in_u2) {
+      options.shared_keys.push_back(i);
+      for (const auto& [sender, seed] : p.unopenable) {
+        options.unopenable.push_back({sender, i, seed});
+      }
+    }
     if (p.contributed) options.masked_input.push_back(i);
   }
   absl::StatusOr<std::unique_ptr<secagg::ServerUnmasking>> unmasking =
@@ -150,7 +253,8 @@ void MaskedInputPhase::FillUpdate(const RoundContext& ctx, int32_t index,
     if (it == q.outgoing.end()) continue;
     auto* s = shares->add_shares();
     s->set_sender_index(v);
-    s->set_ciphertext(it->second);
+    s->set_ciphertext(it->second.first);
+    s->set_signature(it->second.second);
   }
 }
 
@@ -158,7 +262,7 @@ absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInputCall(
     RoundContext& ctx, int32_t index, const cohort::v1::UploadMaskedInputRequest& req) {
   Participant& p = ctx.participant(index);
   cohort::v1::UploadMaskedInputResponse response;
-  if (p.contributed && !p.dropped) {
+  if (p.upload_complete && !p.dropped) {
     // Retries after completion are acknowledged; the input is in the sum exactly once.
     response.set_chunks_received(NumChunks(ctx));
     response.set_chunks_total(NumChunks(ctx));
@@ -200,20 +304,102 @@ absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInputCall(
         absl::StrCat("chunk ", req.chunk_index(), " was already received with different contents"));
   }
   if (inserted) ctx.metrics.set_bytes_uploaded(ctx.metrics.bytes_uploaded() + want);
+  // Masking has begun: the set of neighbours the device masks with is fixed.
+  p.reported = true;
   response.set_chunks_total(chunks);
   if (static_cast<int64_t>(p.chunks.size()) == chunks) {
-    if (absl::Status s = FoldIntoSum(ctx, p); !s.ok()) {
+    if (absl::Status s = ValidateChunks(ctx, p); !s.ok()) {
       ctx.Drop(index, absl::StrCat("sent a malformed masked input: ", s.message()));
       return absl::InvalidArgumentError(s.message());
     }
-    p.contributed = true;
+    p.upload_complete = true;
     p.last_completed = cohort::v1::ROUND_PHASE_MASKED_INPUT;
+    FoldReadyInputs(ctx);
     response.set_chunks_received(chunks);
     response.set_complete(true);
     return response;
   }
   response.set_chunks_received(static_cast<int64_t>(p.chunks.size()));
   return response;
+}
+
+namespace {
+
+// Recipients that must report a sender before it is excluded: more than the corrupt neighbours
+// the parameters allow it (t - 1, so corrupt devices alone cannot frame an honest one), and
+// never more than leave it fewer than t holders of valid shares (so a sender that is not
+// excluded can still be unmasked).
+int32_t ExclusionThreshold(const RoundContext& ctx, const Participant& sender) {
+  const int32_t recipients = static_cast<int32_t>(sender.outgoing.size());
+  return std::max<int32_t>(1, std::min(ctx.threshold, recipients - ctx.threshold + 1));
+}
+
+void Exclude(RoundContext& ctx, int32_t index) {
+  Participant& p = ctx.participant(index);
+  if (p.excluded) return;
+  p.excluded = true;
+  p.chunks.clear();
+  ctx.newly_excluded.push_back(p.pseudonym);
+  ctx.Drop(index, absl::StrCat("excluded: ", p.accusations,
+                               " neighbours could not open the share bundles it signed"));
+}
+
+}  // namespace
+
+absl::Status ReportSharesCall(RoundContext& ctx, int32_t index,
+                              const cohort::v1::ReportSharesRequest& req) {
+  if (!ctx.secure()) {
+    return absl::FailedPreconditionError(absl::StrCat("ReportShares: round ", ctx.setup.round_id,
+                                                      " runs without secure aggregation"));
+  }
+  Participant& p = ctx.participant(index);
+  std::map<int32_t, std::string> report;
+  for (int i = 0; i < req.unopenable_size(); ++i) {
+    const auto& u = req.unopenable(i);
+    const int32_t v = u.sender_index();
+    if (!ctx.graph.has_value() || !ctx.graph->AreNeighbours(index, v) ||
+        !ctx.participant(v).in_u2) {
+      return absl::InvalidArgumentError(absl::StrCat("unopenable[", i, "].sender_index ", v,
+                                                     " sent this device no share bundle"));
+    }
+    if (u.pairwise_mask_seed().size() != secagg::kSecretKeySize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unopenable[", i, "].pairwise_mask_seed must be ", secagg::kSecretKeySize,
+                       " bytes, got ", u.pairwise_mask_seed().size()));
+    }
+    if (!report.emplace(v, u.pairwise_mask_seed()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unopenable[", i, "].sender_index ", v, " appears twice"));
+    }
+  }
+  if (p.reported && !p.dropped) {
+    if (report == p.unopenable) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("ReportShares: participant ", index,
+                     " already reported (or began uploading) with a different report"));
+  }
+  if (absl::Status s =
+          ctx.CheckActiveIn(index, cohort::v1::ROUND_PHASE_MASKED_INPUT, "ReportShares");
+      !s.ok()) {
+    return s;
+  }
+  if (!p.in_u2) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ReportShares: participant ", index, " did not share keys"));
+  }
+  p.reported = true;
+  p.unopenable = std::move(report);
+  for (const auto& [v, seed] : p.unopenable) {
+    Participant& sender = ctx.participant(v);
+    ++sender.accusations;
+    if (!sender.contributed && sender.accusations >= ExclusionThreshold(ctx, sender)) {
+      Exclude(ctx, v);
+    }
+  }
+  ctx.metrics.set_bytes_uploaded(ctx.metrics.bytes_uploaded() +
+                                 static_cast<int64_t>(req.ByteSizeLong()));
+  FoldReadyInputs(ctx);
+  return absl::OkStatus();
 }
 
 }  // namespace cohort::server

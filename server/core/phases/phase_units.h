@@ -40,6 +40,17 @@ class MaskedInputPhase final : public RoundPhaseState {
                   cohort::v1::RoundUpdate* update) const override;
 };
 
+class ConsistencyCheckPhase final : public RoundPhaseState {
+ public:
+  cohort::v1::RoundPhase phase() const override {
+    return cohort::v1::ROUND_PHASE_CONSISTENCY_CHECK;
+  }
+  bool Complete(const RoundContext& ctx) const override;
+  void Close(RoundContext& ctx, absl::Time now) const override;
+  void FillUpdate(const RoundContext& ctx, int32_t index,
+                  cohort::v1::RoundUpdate* update) const override;
+};
+
 class UnmaskingPhase final : public RoundPhaseState {
  public:
   cohort::v1::RoundPhase phase() const override { return cohort::v1::ROUND_PHASE_UNMASKING; }

@@ -1,5 +1,6 @@
-// SHARE_KEYS: every device of U1 sends one sealed share bundle per neighbour with keys; the
-// server checks the routing only. Closing fixes U2: the devices that shared.
+// SHARE_KEYS: every device of U1 sends one sealed, signed share bundle per neighbour with keys;
+// the server checks the routing and the signatures, never sees a plaintext. Closing fixes U2:
+// the devices that shared.
 
 #include <algorithm>
 #include <map>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "secagg/share_bundle.h"
 #include "secagg/share_encryption.h"
+#include "secagg/signed_messages.h"
 #include "server/core/phases/phase_units.h"
 
 namespace cohort::server {
@@ -65,6 +67,16 @@ void ShareKeysPhase::FillUpdate(const RoundContext& ctx, int32_t index,
     n->set_participant_index(v);
     n->set_cipher_public_key(q.cipher_public_key);
     n->set_mask_public_key(q.mask_public_key);
+    n->set_signing_public_key(q.identity.public_key);
+    n->set_advertisement_signature(q.advertisement_signature);
+    n->set_device_credential(q.identity.credential);
+  }
+  // Every U1 member is a roster leaf, so this cannot fail.
+  if (absl::StatusOr<secagg::RosterProof> proof = ctx.roster->ProofFor(index); proof.ok()) {
+    auto* out = keys->mutable_roster_proof();
+    out->set_leaf_count(proof->leaf_count);
+    out->set_position(proof->position);
+    for (const std::string& sibling : proof->siblings) out->add_siblings(sibling);
   }
 }
 
@@ -77,8 +89,10 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
   Participant& p = ctx.participant(index);
   if (p.shared && !p.dropped && ctx.phase != cohort::v1::ROUND_PHASE_SHARE_KEYS) {
     // A retry after the phase closed: the shares were accepted.
-    std::map<int32_t, std::string> sent;
-    for (const auto& s : req.shares()) sent[s.recipient_index()] = s.ciphertext();
+    std::map<int32_t, std::pair<std::string, std::string>> sent;
+    for (const auto& s : req.shares()) {
+      sent[s.recipient_index()] = {s.ciphertext(), s.signature()};
+    }
     if (sent == p.outgoing || p.outgoing.empty()) return absl::OkStatus();
   }
   if (absl::Status s =
@@ -90,7 +104,18 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
     return absl::FailedPreconditionError(
         absl::StrCat("ShareKeys: participant ", index, " did not advertise keys"));
   }
-  std::map<int32_t, std::string> sent;
+  if (p.shared) {
+    // A repeat is settled by comparison, before any signature is checked: resending accepted
+    // shares must not buy k signature verifications under the coordinator's lock.
+    std::map<int32_t, std::pair<std::string, std::string>> again;
+    for (const auto& s : req.shares()) {
+      again[s.recipient_index()] = {s.ciphertext(), s.signature()};
+    }
+    if (again == p.outgoing) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("ShareKeys: participant ", index, " already shared different ciphertexts"));
+  }
+  std::map<int32_t, std::pair<std::string, std::string>> sent;
   for (int i = 0; i < req.shares_size(); ++i) {
     const auto& s = req.shares(i);
     const int32_t r = s.recipient_index();
@@ -103,7 +128,15 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
                                                      kShareCiphertextSize, " bytes, got ",
                                                      s.ciphertext().size()));
     }
-    if (!sent.emplace(r, s.ciphertext()).second) {
+    // The signature is what lets a recipient whose bundle does not open blame the sender
+    // rather than the routing.
+    if (absl::Status v = p.signing_key.Verify(
+            secagg::BundleMessage(ctx.plan_digest, index, r, s.ciphertext()), s.signature());
+        !v.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shares[", i, "].signature does not verify under the device's key: ", v.message()));
+    }
+    if (!sent.emplace(r, std::make_pair(s.ciphertext(), s.signature())).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("shares[", i, "].recipient_index ", r, " appears twice"));
     }
@@ -115,13 +148,8 @@ absl::Status ShareKeysCall(RoundContext& ctx, int32_t index,
         absl::StrCat("shares must hold exactly one ciphertext for each of the ", expected,
                      " neighbours in NeighbourKeys, got ", sent.size()));
   }
-  if (p.shared) {
-    if (sent == p.outgoing) return absl::OkStatus();
-    return absl::FailedPreconditionError(
-        absl::StrCat("ShareKeys: participant ", index, " already shared different ciphertexts"));
-  }
   int64_t bytes = 0;
-  for (const auto& [r, ct] : sent) bytes += static_cast<int64_t>(ct.size());
+  for (const auto& [r, ct] : sent) bytes += static_cast<int64_t>(ct.first.size());
   p.outgoing = std::move(sent);
   p.shared = true;
   p.last_completed = cohort::v1::ROUND_PHASE_SHARE_KEYS;

@@ -53,6 +53,17 @@ void UnmaskingPhase::FillUpdate(const RoundContext& ctx, int32_t index,
   auto* request = update->mutable_unmasking();
   for (int32_t v : lists.surviving) request->add_surviving_neighbours(v);
   for (int32_t v : lists.dropped) request->add_dropped_neighbours(v);
+  for (int32_t v : lists.excluded) request->add_excluded_neighbours(v);
+  if (ctx.semi_malicious()) {
+    for (int32_t v : ctx.survivors) request->add_survivors(v);
+    for (int32_t v : ctx.graph->Neighbours(index)) {
+      const Participant& q = ctx.participant(v);
+      if (!q.signed_survivors) continue;
+      auto* s = request->add_survivor_signatures();
+      s->set_signer_index(v);
+      s->set_signature(q.survivor_signature);
+    }
+  }
 }
 
 absl::Status SubmitUnmaskingCall(RoundContext& ctx, int32_t index,
@@ -79,6 +90,10 @@ absl::Status SubmitUnmaskingCall(RoundContext& ctx, int32_t index,
     return absl::FailedPreconditionError(
         absl::StrCat("SubmitUnmasking: participant ", index, "'s input is not in the sum"));
   }
+  if (ctx.semi_malicious() && !p.signed_survivors) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SubmitUnmasking: participant ", index, " did not sign the survivor set"));
+  }
   std::vector<secagg::UnmaskingShare> shares;
   shares.reserve(static_cast<size_t>(req.shares_size()));
   for (int i = 0; i < req.shares_size(); ++i) {
@@ -94,9 +109,14 @@ absl::Status SubmitUnmaskingCall(RoundContext& ctx, int32_t index,
         share.kind = secagg::ShareKind::kMaskKey;
         share.share = s.mask_key_share();
         break;
+      case cohort::v1::SubmitUnmaskingRequest::NeighbourShare::kPairwiseMaskSeed:
+        share.kind = secagg::ShareKind::kPairwiseSeed;
+        share.share = s.pairwise_mask_seed();
+        break;
       default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("shares[", i, "] sets neither self_mask_seed_share nor mask_key_share"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "shares[", i,
+            "] sets none of self_mask_seed_share, mask_key_share, pairwise_mask_seed"));
     }
     shares.push_back(std::move(share));
   }

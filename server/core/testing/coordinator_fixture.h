@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "secagg/packing.h"
+#include "secagg/signed_messages.h"
+#include "secagg/signing.h"
 #include "secagg/testing/fake_random_source.h"
 #include "server/core/coordinator.h"
 #include "server/store/testing/fault_injecting_store.h"
@@ -106,12 +108,25 @@ class Fixture {
     return task_id;
   }
 
-  cohort::v1::CheckInResponse CheckIn(int device, const std::string& population = "pop") {
+  // A device's check-in, signed with its key (`key_of` picks another device's key: an impostor
+  // using this device's id).
+  static cohort::v1::CheckInRequest CheckInRequestOf(int device, int key_of = -1,
+                                                     const std::string& population = "pop") {
+    if (key_of < 0) key_of = device;
     cohort::v1::CheckInRequest request;
     request.set_population(population);
     request.set_device_id(absl::StrCat("unit-test-device-", 1000 + device));
     request.set_sdk_version("1.0.0");
-    auto response = coordinator->CheckIn(request);
+    const secagg::SigningKey key =
+        *secagg::SigningKey::FromSeed(std::string(31, 'k') + static_cast<char>(key_of));
+    request.set_device_public_key(key.verifying_key().ToBytes());
+    request.set_device_key_signature(
+        *key.Sign(secagg::CheckInMessage(request.population(), request.device_id())));
+    return request;
+  }
+
+  cohort::v1::CheckInResponse CheckIn(int device, const std::string& population = "pop") {
+    auto response = coordinator->CheckIn(CheckInRequestOf(device, -1, population));
     REQUIRE(response.ok());
     return *response;
   }

@@ -98,6 +98,17 @@ struct InferenceModelUpdate {
   absl::Time retry_at = absl::InfinitePast();
 };
 
+// The least a device accepts of a round's secure aggregation. The device recomputes the bounds
+// of the plan's neighbour degree and threshold (with the same parameter finder as the server)
+// for the plan's own settings raised to these, and refuses the round when they do not hold.
+struct SecAggPolicy {
+  // Take part only in rounds that defend against a server lying about who dropped.
+  bool require_semi_malicious = false;
+  double min_dropout_rate = 0;
+  double min_corrupted_fraction = 0;
+  int min_security_bits = 40;
+};
+
 struct Config {
   // host:port of the server's device service.
   std::string server_address;
@@ -114,6 +125,23 @@ struct Config {
   // shared by two live clients (Create takes a lock on it).
   std::string storage_dir;
   std::string sdk_version = kSdkVersion;
+
+  // 32 bytes the app keeps in its platform key store (Android Keystore, iOS Keychain) and hands
+  // the SDK at start: the round's state, the encoded input and the device's signing key are
+  // sealed with it (AES-256-GCM) in storage_dir. Unset: those files are plaintext (mode 0600).
+  std::function<std::string()> storage_key_provider;
+  // Semi-malicious tasks need the device's Ed25519 key vouched for: return the credential for
+  // `device_public_key` (32 bytes), e.g. the DER certificate the operator's device CA issued
+  // for it (see Client::DevicePublicKey), or a platform attestation the server accepts.
+  std::function<std::string(const std::string& device_public_key)> device_credential_provider;
+  // PEM certificates of the operator's device CA: other devices' keys must carry a certificate
+  // from it in semi-malicious rounds.
+  std::string device_ca_pem;
+  // Instead of device_ca_pem: the app's own check of a neighbour's key and credential (a Play
+  // Integrity or App Attest verifier); OK means authentic.
+  std::function<absl::Status(const std::string& public_key, const std::string& credential)>
+      peer_key_verifier;
+  SecAggPolicy secagg_policy;
 
   // Called from the participation thread; must not block for long nor call back into Client
   // except Cancel().
@@ -150,15 +178,20 @@ struct Config {
 class Client {
  public:
   // `trainer` is not owned and must outlive the Client. Returns INVALID_ARGUMENT for a missing
-  // address, population, storage dir, device id provider or trainer, and for plaintext to a
-  // non-loopback address without allow_insecure; FAILED_PRECONDITION when another client holds
-  // the storage dir; the errno-derived code when it cannot be created.
+  // address, population, storage dir, device id provider or trainer, plaintext to a
+  // non-loopback address without allow_insecure, a storage key that is not 32 bytes or a
+  // device CA without certificates; FAILED_PRECONDITION when another client holds the storage
+  // dir; the errno-derived code when it cannot be created.
   static absl::StatusOr<std::unique_ptr<Client>> Create(Config config, Trainer* trainer);
 
   virtual ~Client() = default;
 
   // Reported at the next check-in.
   virtual void SetEligibility(const Eligibility& eligibility) = 0;
+
+  // The device's Ed25519 public key (32 bytes), made on first use and kept in storage_dir: what
+  // an operator's device CA certifies (Config::device_credential_provider returns the result).
+  virtual std::string DevicePublicKey() const = 0;
 
   // One participation attempt: resumes a persisted round or checks in, then follows the round
   // to its end. Returns the outcome; or CANCELLED after Cancel(); UNAVAILABLE / DEADLINE_EXCEEDED

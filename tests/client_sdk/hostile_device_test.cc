@@ -1,0 +1,184 @@
+// A hostile device among SDK devices (issue 16): a protocol-speaking attacker
+// (tests/server/test_device.h) that shares signed garbage with every neighbour, or replays its
+// bundles of an earlier round. The SDK devices report its bundles instead of leaving, the round
+// excludes it and commits the weighted average of the SDK devices' updates, and after two
+// exclusions the attacker is refused. (tests/server/server_hostile_devices_test.cc plays the
+// same with protocol clients only.)
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "client_sdk/src/client_impl.h"
+#include "cohort/client/client.h"
+#include "testing/subprocess.h"
+#include "tests/client_sdk/test_server.h"
+#include "tests/server/test_device.h"
+
+namespace cohort::client {
+namespace {
+
+using test_util::SmallTask;
+using test_util::TestServer;
+
+constexpr int kInputs = 4;
+constexpr int kClasses = 3;
+constexpr int kParams = kInputs * kClasses + kClasses;
+
+// Adds a constant to every parameter: the expected average is known exactly.
+class StepTrainer : public Trainer {
+ public:
+  StepTrainer(float step, int64_t examples) : step_(step), examples_(examples) {}
+  absl::StatusOr<TrainingResult> Train(const ModelLayout&, absl::Span<const float> parameters,
+                                       const TrainingParams&) override {
+    TrainingResult r;
+    r.parameters.assign(parameters.begin(), parameters.end());
+    for (float& p : r.parameters) p += step_;
+    r.num_examples = examples_;
+    return r;
+  }
+  absl::StatusOr<EvaluationResult> Evaluate(const ModelLayout&, absl::Span<const float>) override {
+    return absl::UnimplementedError("unused");
+  }
+
+ private:
+  float step_;
+  int64_t examples_;
+};
+
+struct Honest {
+  std::unique_ptr<TestServer> server;
+  std::string task_id;
+  cohort::testing::TempDir dir;
+  std::vector<std::unique_ptr<StepTrainer>> trainers;
+  std::vector<std::unique_ptr<Client>> clients;
+
+  explicit Honest(const std::string& population) {
+    auto started = TestServer::Start();
+    REQUIRE(started.ok());
+    server = *std::move(started);
+    // Three SDK devices and the attacker; n = 4 at dropout 0.3 is the complete graph, t = 2, so
+    // every SDK device still masks with t neighbours once the attacker's bundles are set aside.
+    v1::TaskConfig config = SmallTask(population, 4, /*secagg=*/true, kInputs, kClasses);
+    config.mutable_secagg()->set_expected_dropout_rate(0.3);
+    config.mutable_codec()->set_l2_clip_norm(1.0);  // fine quantization: step 2 * 1 / 65535
+    config.mutable_codec()->set_bits(16);
+    config.set_min_participants(3);
+    auto task = server->CreateTask(config);
+    INFO(task.status().ToString());
+    REQUIRE(task.ok());
+    task_id = *task;
+    const float steps[] = {0.01f, 0.02f, 0.04f};
+    const int64_t weights[] = {10, 10, 20};
+    for (int i = 0; i < 3; ++i) {
+      trainers.push_back(std::make_unique<StepTrainer>(steps[i], weights[i]));
+      Config c;
+      c.server_address = "127.0.0.1:1";  // unused: the stub is handed in
+      c.population = population;
+      c.device_id_provider = [population, i] {
+        return absl::StrCat(population, "-sdk-device-", i, "-0123456789abcdef");
+      };
+      c.storage_dir = dir.File(absl::StrCat("d", i));
+      c.long_poll = absl::Seconds(5);
+      auto client =
+          internal::CreateClientWithStub(c, trainers.back().get(), server->NewDeviceStub());
+      REQUIRE(client.ok());
+      (*client)->SetEligibility({true, true, true, 100});
+      clients.push_back(*std::move(client));
+    }
+  }
+
+  // One round with the attacker alongside; checks that it commits the SDK devices' average.
+  absl::StatusOr<server::test_util::TestDevice::Result> Round(
+      server::test_util::TestDevice& attacker, int64_t version) {
+    auto before = server->DownloadModel(task_id, 0);
+    REQUIRE(before.ok());
+    REQUIRE(server->StartRounds(task_id, 1).ok());
+    std::vector<absl::StatusOr<ParticipationOutcome>> results(3, absl::UnknownError("not run"));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i)
+      threads.emplace_back([&, i] { results[i] = clients[i]->RunOnce(); });
+    absl::StatusOr<server::test_util::TestDevice::Result> attacked =
+        attacker.Run(absl::Seconds(40));
+    for (std::thread& t : threads) t.join();
+    for (const auto& r : results) {
+      INFO((r.ok() ? absl::StrCat("kind=", static_cast<int>(r->kind), " reason=", r->reason)
+                   : r.status().ToString()));
+      REQUIRE(r.ok());
+      CHECK(r->kind == OutcomeKind::kContributed);
+      CHECK(r->new_model_version == version);
+    }
+    auto after = server->DownloadModel(task_id, version);
+    REQUIRE(after.ok());
+    REQUIRE(after->size() == before->size());
+    // Weights 10, 10, 20: the average step is (0.01 * 10 + 0.02 * 10 + 0.04 * 20) / 40 = 0.0275.
+    // With the attacker's input in the sum, or masks that did not cancel, it is far off.
+    for (size_t i = 0; i < after->size(); ++i) {
+      CHECK((*after)[i] - (*before)[i] == Approx(0.0275).margin(1e-4));
+    }
+    return attacked;
+  }
+};
+
+server::test_util::TestDeviceOptions Attacker(const std::string& population) {
+  server::test_util::TestDeviceOptions o;
+  o.population = population;
+  o.device_id = absl::StrCat(population, "-attacker-0123456789");
+  o.delta.assign(kParams, 0.5f);
+  o.examples = 100;
+  o.max_wait = absl::Seconds(5);
+  return o;
+}
+
+TEST_CASE("GarbageBundles_AmongSdkDevices_TheirAverageCommitsAndTheAttackerIsRefusedAfterRepeats") {
+  Honest fleet("sdk-garbage");
+  // The rounds close phases on the refused attacker, who never answers again, at their
+  // deadlines.
+  fleet.server->FollowRealTime();
+  server::test_util::TestDeviceOptions bad = Attacker("sdk-garbage");
+  bad.garbage_bundles = true;
+  server::test_util::TestDevice attacker(fleet.server->NewDeviceStub(), bad);
+  for (int64_t round = 1; round <= 2; ++round) {
+    INFO("round " << round);
+    auto attacked = fleet.Round(attacker, round);
+    INFO(attacked.status().ToString());
+    REQUIRE(attacked.ok());
+    CHECK(attacked->dropped);
+    CHECK(attacked->dropped_reason.find("excluded") != std::string::npos);
+  }
+  // Excluded twice: refused while it cools off.
+  REQUIRE(fleet.server->StartRounds(fleet.task_id, 1).ok());
+  server::test_util::TestDevice again(fleet.server->NewDeviceStub(), bad);
+  auto refused = again.Run(absl::Seconds(2));
+  CHECK((!refused.ok() || !refused->accepted));
+}
+
+TEST_CASE("ReplayedBundles_AmongSdkDevices_TheReplayerIsExcludedAndTheirAverageCommits") {
+  Honest fleet("sdk-replay");
+  server::test_util::TestDeviceOptions replayer = Attacker("sdk-replay");
+  replayer.replay_bundles = true;
+  replayer.delta.assign(kParams, 0.0f);  // round 1 it behaves: a zero update, weight 1
+  replayer.examples = 1;
+  server::test_util::TestDevice attacker(fleet.server->NewDeviceStub(), replayer);
+  // Round 1: the attacker behaves and keeps its bundles; its zero update (weight 1 of 41)
+  // moves the average a little, so only the commit is checked here.
+  REQUIRE(fleet.server->StartRounds(fleet.task_id, 1).ok());
+  std::vector<std::thread> threads;
+  for (auto& c : fleet.clients) threads.emplace_back([&c] { (void)c->RunOnce(); });
+  auto first = attacker.Run(absl::Seconds(40));
+  for (std::thread& t : threads) t.join();
+  REQUIRE(first.ok());
+  CHECK(first->last_phase == v1::ROUND_PHASE_COMMITTED);
+  // Round 2: it replays them, signed anew; they do not open under the new round's plan.
+  auto second = fleet.Round(attacker, 2);
+  REQUIRE(second.ok());
+  CHECK(second->dropped);
+  CHECK(second->dropped_reason.find("excluded") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace cohort::client
