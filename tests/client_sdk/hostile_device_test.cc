@@ -92,20 +92,44 @@ struct Honest {
     }
   }
 
+  // Runs one round of the three SDK devices (each on its own thread) with the attacker
+  // alongside, until every one of them is done with it; returns the SDK devices' outcomes and
+  // the attacker's result. The server's clock stands still, so no phase closes at a deadline:
+  // each closes once every device still in the round has acted (an excluded attacker is dropped
+  // and no longer waited for).
+  //
+  // Pace steering estimates the supply of devices from the check-ins of about the last minute
+  // of the server's clock (a rate that decays with a 60 s time constant). With the clock still,
+  // the previous round's four check-ins would count in full, and the fourth check-in of the next
+  // round would be admitted only with probability < 1: a refused attacker retries, pushing it
+  // lower, while the round waits for it (its forming deadline never passes), and a refused SDK
+  // device is told to come back later. Each round therefore starts 61 s after the previous one.
+  struct Outcomes {
+    std::vector<absl::StatusOr<ParticipationOutcome>> sdk;
+    absl::StatusOr<server::test_util::TestDevice::Result> attacker;
+  };
+  Outcomes RunRound(server::test_util::TestDevice& attacker) {
+    server->AdvanceClock(absl::Seconds(61));
+    REQUIRE(server->StartRounds(task_id, 1).ok());
+    Outcomes out{
+        std::vector<absl::StatusOr<ParticipationOutcome>>(3, absl::UnknownError("not run")),
+        absl::UnknownError("not run")};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i)
+      threads.emplace_back([this, &out, i] { out.sdk[i] = clients[i]->RunOnce(); });
+    // The attacker's time limit only bounds a hung test; nothing waits for it to pass.
+    out.attacker = attacker.Run(absl::Seconds(120));
+    for (std::thread& t : threads) t.join();
+    return out;
+  }
+
   // One round with the attacker alongside; checks that it commits the SDK devices' average.
   absl::StatusOr<server::test_util::TestDevice::Result> Round(
       server::test_util::TestDevice& attacker, int64_t version) {
     auto before = server->DownloadModel(task_id, 0);
     REQUIRE(before.ok());
-    REQUIRE(server->StartRounds(task_id, 1).ok());
-    std::vector<absl::StatusOr<ParticipationOutcome>> results(3, absl::UnknownError("not run"));
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 3; ++i)
-      threads.emplace_back([&, i] { results[i] = clients[i]->RunOnce(); });
-    absl::StatusOr<server::test_util::TestDevice::Result> attacked =
-        attacker.Run(absl::Seconds(40));
-    for (std::thread& t : threads) t.join();
-    for (const auto& r : results) {
+    Outcomes outcomes = RunRound(attacker);
+    for (const auto& r : outcomes.sdk) {
       INFO((r.ok() ? absl::StrCat("kind=", static_cast<int>(r->kind), " reason=", r->reason)
                    : r.status().ToString()));
       REQUIRE(r.ok());
@@ -120,7 +144,7 @@ struct Honest {
     for (size_t i = 0; i < after->size(); ++i) {
       CHECK((*after)[i] - (*before)[i] == Approx(0.0275).margin(1e-4));
     }
-    return attacked;
+    return outcomes.attacker;
   }
 };
 
@@ -136,9 +160,6 @@ server::test_util::TestDeviceOptions Attacker(const std::string& population) {
 
 TEST_CASE("GarbageBundles_AmongSdkDevices_TheirAverageCommitsAndTheAttackerIsRefusedAfterRepeats") {
   Honest fleet("sdk-garbage");
-  // The rounds close phases on the refused attacker, who never answers again, at their
-  // deadlines.
-  fleet.server->FollowRealTime();
   server::test_util::TestDeviceOptions bad = Attacker("sdk-garbage");
   bad.garbage_bundles = true;
   server::test_util::TestDevice attacker(fleet.server->NewDeviceStub(), bad);
@@ -166,13 +187,17 @@ TEST_CASE("ReplayedBundles_AmongSdkDevices_TheReplayerIsExcludedAndTheirAverageC
   server::test_util::TestDevice attacker(fleet.server->NewDeviceStub(), replayer);
   // Round 1: the attacker behaves and keeps its bundles; its zero update (weight 1 of 41)
   // moves the average a little, so only the commit is checked here.
-  REQUIRE(fleet.server->StartRounds(fleet.task_id, 1).ok());
-  std::vector<std::thread> threads;
-  for (auto& c : fleet.clients) threads.emplace_back([&c] { (void)c->RunOnce(); });
-  auto first = attacker.Run(absl::Seconds(40));
-  for (std::thread& t : threads) t.join();
+  auto round1 = fleet.RunRound(attacker);
+  auto& first = round1.attacker;
+  INFO(first.status().ToString());
   REQUIRE(first.ok());
   CHECK(first->last_phase == v1::ROUND_PHASE_COMMITTED);
+  for (const auto& r : round1.sdk) {
+    INFO((r.ok() ? absl::StrCat("kind=", static_cast<int>(r->kind), " reason=", r->reason)
+                 : r.status().ToString()));
+    REQUIRE(r.ok());
+    CHECK(r->kind == OutcomeKind::kContributed);
+  }
   // Round 2: it replays them, signed anew; they do not open under the new round's plan.
   auto second = fleet.Round(attacker, 2);
   REQUIRE(second.ok());

@@ -41,9 +41,14 @@ TestDeviceOptions Device(const std::string& population, int i) {
 
 // Runs the devices (each on its own thread, the attacker's TestDevice kept across rounds so it
 // can replay) through one round of `task_id`; returns the attacker's result.
+// Pace steering estimates the supply of devices from the check-ins of about the last minute of
+// the server's clock, which stands still: without a move, the previous round's check-ins count
+// too, and the last device to check in would be admitted only with probability < 1 (and retry
+// until sampled). Each round therefore starts a minute and a bit after the previous one.
 absl::StatusOr<TestDevice::Result> RunRound(LoopbackServer& server, const std::string& task_id,
                                             const std::vector<TestDeviceOptions>& honest,
                                             TestDevice& attacker) {
+  server.AdvanceClock(absl::Seconds(61));
   REQUIRE(server.StartRounds(task_id, 1).ok());
   std::vector<std::future<absl::StatusOr<TestDevice::Result>>> futures;
   for (const auto& options : honest) {
@@ -88,6 +93,7 @@ TEST_CASE("GarbageBundles_TheSenderIsExcludedTheSumOfEveryoneElseCommitsThenItIs
     auto before = (*server)->LatestModel(task->task_id());
     REQUIRE(before.ok());
     auto attacked = RunRound(**server, task->task_id(), honest, attacker);
+    INFO(attacked.status().ToString());
     REQUIRE(attacked.ok());
     CHECK(attacked->dropped);
     CHECK(attacked->dropped_reason.find("excluded") != std::string::npos);
@@ -130,6 +136,7 @@ TEST_CASE("ReplayedBundles_FromAnEarlierRoundAreReportedAndTheReplayerExcluded")
   before = (*server)->LatestModel(task->task_id());
   REQUIRE(before.ok());
   auto second = RunRound(**server, task->task_id(), honest, attacker);
+  INFO(second.status().ToString());
   REQUIRE(second.ok());
   CHECK(second->dropped);
   CHECK(second->dropped_reason.find("excluded") != std::string::npos);

@@ -292,8 +292,13 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
             std::string junk(s.ciphertext.size(), '\0');
             rng.Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(junk.data()), junk.size()));
             e->set_ciphertext(junk);
-          } else if (options_.replay_bundles) {
-            for (const auto& old : previous_shares_.shares()) {
+          } else if (options_.replay_bundles && previous_shares_.shares_size() > 0) {
+            // Every neighbour gets an old bundle, whatever the new graph: the one the previous
+            // Run sent to the same index if there was one, else another old one (the graph is
+            // drawn anew each round, so the neighbours of this round may have had none).
+            const auto& olds = previous_shares_.shares();
+            e->set_ciphertext(olds.Get((request.shares_size() - 1) % olds.size()).ciphertext());
+            for (const auto& old : olds) {
               if (old.recipient_index() == s.index) e->set_ciphertext(old.ciphertext());
             }
           }
@@ -328,26 +333,35 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
         std::string model;
         int64_t total = -1;
         std::string sha;
+        bool refused = false;
         while (total < 0 || static_cast<int64_t>(model.size()) < total) {
           cohort::v1::DownloadModelRequest request;
           request.set_session_token(token);
           request.set_offset(static_cast<int64_t>(model.size()));
           request.set_max_bytes(options_.download_chunk_bytes);
           cohort::v1::ModelChunk chunk;
-          if (absl::Status s = FromGrpc(Retried(deadline,
-                                                [&](grpc::ClientContext* c) {
-                                                  return stub_->DownloadModel(c, request, &chunk);
-                                                }),
-                                        "DownloadModel");
-              !s.ok()) {
-            return s;
+          const grpc::Status downloaded = Retried(deadline, [&](grpc::ClientContext* c) {
+            return stub_->DownloadModel(c, request, &chunk);
+          });
+          // A device whose bundles do not open may be excluded as soon as its neighbours have
+          // reported, before it has downloaded: the next poll says DROPPED. (An honest device
+          // refused here is an error.)
+          if (downloaded.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+              (options_.garbage_bundles || options_.replay_bundles)) {
+            refused = true;
+            break;
           }
+          if (absl::Status s = FromGrpc(downloaded, "DownloadModel"); !s.ok()) return s;
           total = chunk.total_size();
           sha = chunk.sha256();
           model += chunk.data();
           if (chunk.data().empty() && static_cast<int64_t>(model.size()) < total) {
             return absl::DataLossError("empty model chunk");
           }
+        }
+        if (refused) {
+          done();
+          break;
         }
         if (codec::Sha256(model) != sha || sha != plan.model_sha256()) {
           return absl::DataLossError("model checksum mismatch");

@@ -95,7 +95,9 @@ struct TestDeviceOptions {
   StopAt stop_at = StopAt::kNever;
   bool wrong_vector_length = false;  // uploads one element too few
   bool garbage_bundles = false;      // shares random bytes (signed) instead of share bundles
-  bool replay_bundles = false;       // shares the bundles of its previous Run (signed anew)
+  // Shares the bundles of its previous Run (signed anew) with every neighbour: the old bundle
+  // for the same recipient index if it had one, else another of its old bundles.
+  bool replay_bundles = false;
   uint64_t seed = 1;
   // The device key's seed (32 bytes); empty: derived from device_id. A second device with the
   // same device_id but another key is an impostor.
