@@ -554,7 +554,8 @@ TEST_CASE("Round_AdvertiseKeys_RefusesKeysNotSignedByTheDevice") {
 
 TEST_CASE("Round_PlanCarriesTheSettingsDevicesCheckAndNoGraphSeed") {
   Harness h(true, 6, 4);
-  const cohort::v1::SecAggParams& s = h.round().UpdateFor(1).plan().secagg();
+  const cohort::v1::RoundUpdate update = h.round().UpdateFor(1);
+  const cohort::v1::SecAggParams& s = update.plan().secagg();
   CHECK(s.threshold() >= 2);
   CHECK(s.dropout_rate() == 0.3);
   CHECK(s.corrupted_fraction() == 0.05);

@@ -657,7 +657,7 @@ void CalibrationContract(const StoreFactory& factory) {
     auto none = store->GetCalibrationData("t1");
     REQUIRE_OK(none);
     CHECK(none->empty());
-    const std::string first("\0\x01\x80\xff float bytes", 20);
+    const std::string first("\0\x01\x80\xff float bytes", 16);  // the NUL included
     REQUIRE_OK(store->PutCalibrationData("t1", first));
     auto got = store->GetCalibrationData("t1");
     REQUIRE_OK(got);
