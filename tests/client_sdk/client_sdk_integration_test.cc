@@ -28,6 +28,8 @@
 namespace cohort::client {
 namespace {
 
+using test_util::StepTrainer;
+
 using test_util::SmallTask;
 using test_util::TestServer;
 
@@ -222,27 +224,6 @@ TEST_CASE("SecureRound_ThreeDevicesContributeAndTheirStateIsWiped") {
   CHECK(task->latest_model_version() == 1);
   for (auto& d : fleet.devices) CHECK_FALSE(Exists(d->storage_dir + "/round.pb"));
 }
-
-// Moves every parameter by a fixed step; FedAvg of such devices is the mean step.
-class StepTrainer : public Trainer {
- public:
-  StepTrainer(float step, int64_t examples) : step_(step), examples_(examples) {}
-  absl::StatusOr<TrainingResult> Train(const ModelLayout&, absl::Span<const float> parameters,
-                                       const TrainingParams&) override {
-    TrainingResult r;
-    r.parameters.assign(parameters.begin(), parameters.end());
-    for (float& p : r.parameters) p += step_;
-    r.num_examples = examples_;
-    return r;
-  }
-  absl::StatusOr<EvaluationResult> Evaluate(const ModelLayout&, absl::Span<const float>) override {
-    return absl::UnimplementedError("unused");
-  }
-
- private:
-  float step_;
-  int64_t examples_;
-};
 
 TEST_CASE("SecureRound_NewModelIsTheWeightedAverageOfTheDevicesUpdates") {
   auto started = TestServer::Start();

@@ -17,10 +17,13 @@
 #include "cohort/client/client.h"
 #include "testing/subprocess.h"
 #include "tests/client_sdk/test_server.h"
+#include "tests/client_sdk/test_trainer.h"
 #include "tests/server/test_device.h"
 
 namespace cohort::client {
 namespace {
+
+using test_util::StepTrainer;
 
 using test_util::SmallTask;
 using test_util::TestServer;
@@ -28,27 +31,6 @@ using test_util::TestServer;
 constexpr int kInputs = 4;
 constexpr int kClasses = 3;
 constexpr int kParams = kInputs * kClasses + kClasses;
-
-// Adds a constant to every parameter: the expected average is known exactly.
-class StepTrainer : public Trainer {
- public:
-  StepTrainer(float step, int64_t examples) : step_(step), examples_(examples) {}
-  absl::StatusOr<TrainingResult> Train(const ModelLayout&, absl::Span<const float> parameters,
-                                       const TrainingParams&) override {
-    TrainingResult r;
-    r.parameters.assign(parameters.begin(), parameters.end());
-    for (float& p : r.parameters) p += step_;
-    r.num_examples = examples_;
-    return r;
-  }
-  absl::StatusOr<EvaluationResult> Evaluate(const ModelLayout&, absl::Span<const float>) override {
-    return absl::UnimplementedError("unused");
-  }
-
- private:
-  float step_;
-  int64_t examples_;
-};
 
 struct Honest {
   std::unique_ptr<TestServer> server;

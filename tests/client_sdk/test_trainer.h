@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "cohort/client/trainer.h"
 #include "client_sdk/trainer/eigen_trainer.h"
 
 namespace cohort::client::test_util {
@@ -24,6 +26,27 @@ inline absl::StatusOr<std::unique_ptr<EigenTrainer>> MakeTestTrainer(int seed, i
   }
   return EigenTrainer::Create(std::move(features), std::move(labels), inputs, seed);
 }
+
+// Moves every parameter by a fixed step; FedAvg of such devices is the mean step.
+class StepTrainer : public Trainer {
+ public:
+  StepTrainer(float step, int64_t examples) : step_(step), examples_(examples) {}
+  absl::StatusOr<TrainingResult> Train(const ModelLayout&, absl::Span<const float> parameters,
+                                       const TrainingParams&) override {
+    TrainingResult r;
+    r.parameters.assign(parameters.begin(), parameters.end());
+    for (float& p : r.parameters) p += step_;
+    r.num_examples = examples_;
+    return r;
+  }
+  absl::StatusOr<EvaluationResult> Evaluate(const ModelLayout&, absl::Span<const float>) override {
+    return absl::UnimplementedError("unused");
+  }
+
+ private:
+  float step_;
+  int64_t examples_;
+};
 
 }  // namespace cohort::client::test_util
 
