@@ -8,6 +8,7 @@
 #   sim/dp_compare.sh [path/to/cohort-sim] [extra cohort-sim flags...]
 #
 # Results stay in out/dp_compare/<run>/; the plot in $DP_PLOT (default out/dp_compare/plot.svg).
+# DP_COMPARE_TABLE_ONLY=1 skips the runs and rebuilds the table and plot from those results.
 set -euo pipefail
 
 SIM=${1:-build/release/sim/cohort-sim}
@@ -27,7 +28,10 @@ run() {
 }
 
 EXTRA="$*"
+# Parameters of the softmax model (784 x 10 + 10): the denominator of bytes per coordinate.
+PARAMS=7850
 for name in $RUNS; do
+  [[ ${DP_COMPARE_TABLE_ONLY:-0} == 1 ]] && break
   case $name in
     nodp) run nodp ;;
     ddg8) run ddg8 --dp=ddg --dp_target_epsilon=8 ;;
@@ -48,8 +52,8 @@ summary() {
 }
 
 echo
-echo "| Run | epsilon spent (delta 1e-5) | Final test accuracy | Rounds committed / failed | Mean cohort / survivors | Ring bits per coordinate | Bytes up per device per round | Mean round time |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| Run | epsilon spent (delta 1e-5) | Final test accuracy | Rounds committed / failed | Mean cohort / survivors | Ring bits per coordinate | Bytes up per device per round | Bytes up per coordinate | Mean round time |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for name in $RUNS; do
   read -r acc up t n fail coh surv eps bits < <(summary "$name")
   case $name in
@@ -58,9 +62,9 @@ for name in $RUNS; do
     skellam*) label="distributed Skellam, target ${name#skellam}"; eps_text=$eps; bits_text=$bits ;;
   esac
   awk -v l="$label" -v e="$eps_text" -v acc="$acc" -v n="$n" -v fail="${fail:-0}" -v coh="$coh" \
-      -v surv="$surv" -v b="$bits_text" -v up="$up" -v t="$t" 'BEGIN {
-    printf "| %s | %s | %.2f%% | %d / %d | %.1f / %.1f | %s | %.1f KiB | %.2f s |\n",
-      l, e, acc, n, fail, coh, surv, b, up / 1024, t }'
+      -v surv="$surv" -v b="$bits_text" -v up="$up" -v t="$t" -v d="$PARAMS" 'BEGIN {
+    printf "| %s | %s | %.2f%% | %d / %d | %.1f / %.1f | %s | %.1f KiB | %.2f | %.2f s |\n",
+      l, e, acc, n, fail, coh, surv, b, up / 1024, up / d, t }'
 done
 
 # The plot: accuracy per round (left) and final accuracy against epsilon (right, log scale).
