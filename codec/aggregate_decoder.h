@@ -1,7 +1,7 @@
 #ifndef COHORT_CODEC_AGGREGATE_DECODER_H_
 #define COHORT_CODEC_AGGREGATE_DECODER_H_
 
-// The server side of the codec (docs/codec.md#decode): the exact sum of a cohort's encoded
+// The server side of the codec (docs/codec.md#decode-server): the exact sum of a cohort's encoded
 // updates becomes the weighted FedAvg delta sum_i(w_i * u_i) / sum_i(w_i), the only thing the
 // server learns besides the total weight.
 //   QUANTIZED: average level a_j = sum_j / W with W = sum_d (the weight element), and

@@ -21,7 +21,7 @@ absl::Status InvalidDp(absl::string_view field, absl::string_view requirement, d
       absl::StrCat("codec.dp.", field, " must be ", requirement, ", got ", got));
 }
 
-// c of docs/privacy.md#weights.
+// c of docs/privacy.md#sensitivity ("Weights").
 double WeightFactor(const CodecParams& params, int64_t num_examples) {
   if (params.dp().weighting() != cohort::v1::DP_WEIGHTING_CAPPED) return 1.0;
   const double cap = params.max_example_weight();

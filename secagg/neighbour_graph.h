@@ -47,6 +47,11 @@ class NeighbourGraph {
   // False for equal indices or indices out of range.
   bool AreNeighbours(int32_t a, int32_t b) const;
   bool Contains(int32_t index) const { return index >= 1 && index <= n_; }
+  // The participant index placed at ring position 0..n-1 (the relabelling; for the
+  // known-answer vectors of docs/secagg.md), 0 for a position out of range.
+  int32_t IndexAt(int32_t position) const {
+    return position >= 0 && position < n_ ? index_at_[static_cast<size_t>(position)] : 0;
+  }
 
   static int Sign(int32_t self, int32_t other) { return self < other ? 1 : -1; }
 

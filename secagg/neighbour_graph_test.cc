@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -9,6 +10,27 @@ namespace cohort::secagg {
 namespace {
 
 std::string Seed(char c) { return std::string(32, c); }
+
+TEST_CASE("IndexAt_IsThePermutationTheNeighboursComeFrom") {
+  const int32_t n = 12;
+  const int32_t k = 4;
+  auto g = NeighbourGraph::Create(n, k, Seed('r'));
+  REQUIRE(g.ok());
+  std::set<int32_t> seen;
+  for (int32_t p = 0; p < n; ++p) seen.insert(g->IndexAt(p));
+  CHECK(seen == std::set<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  for (int32_t p = 0; p < n; ++p) {
+    std::vector<int32_t> ring_neighbours;
+    for (int32_t d = 1; d <= k / 2; ++d) {
+      ring_neighbours.push_back(g->IndexAt((p + d) % n));
+      ring_neighbours.push_back(g->IndexAt((p - d + n) % n));
+    }
+    std::sort(ring_neighbours.begin(), ring_neighbours.end());
+    CHECK(g->Neighbours(g->IndexAt(p)) == ring_neighbours);
+  }
+  CHECK(g->IndexAt(-1) == 0);
+  CHECK(g->IndexAt(n) == 0);
+}
 
 TEST_CASE("Create_GivesKRegularSymmetricGraph") {
   for (auto [n, k] : {std::pair{10, 4}, {11, 6}, {100, 10}, {50, 7}, {1000, 40}, {7, 2}}) {

@@ -5,7 +5,7 @@
 // guess them, and checks a given (k, t) against the same bounds. The bounds are those of Bell et
 // al., CCS 2020 (SecAgg+), Sec. 3-4, for the Harary graph with random relabelling, computed with
 // exact hypergeometric tails; the derivation and a comparison with fcp's finder are in
-// docs/secagg.md#parameters.
+// docs/secagg.md#parameters-how-findparameters-picks-k-and-t.
 //
 //   ParameterOptions options;
 //   options.num_participants = 1000;

@@ -274,7 +274,7 @@ constexpr FcpRow kFcpGrid[] = {
     {kSM, 1000000, 0.33, 0.33, kRefused},
 };
 
-// Where our degree is 2 above fcp's; docs/secagg.md#parameters gives the reason for each:
+// Where our degree is 2 above fcp's; docs/secagg.md#against-fcps-finder gives the reason for each:
 // fcp draws a device's neighbours from a population of n that includes the device itself (one
 // honest survivor too many), and at (100, 0.05, 0) it checks correctness before raising t to 2.
 bool LargerThanFcpForAReason(const FcpRow& r) {

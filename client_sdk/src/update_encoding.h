@@ -15,7 +15,7 @@ namespace cohort::client::internal {
 
 // The SDK's view of the shared update codec (codec/): how a trained model becomes the vector a
 // device uploads, and how a chunk of it goes on the wire. The encoded input is kept packed
-// (InputBits() bits per element, the wire's bit stream: docs/protocol.md#packing), so between
+// (InputBits() bits per element, the wire's bit stream: docs/secagg.md#packing), so between
 // training and the end of the upload the device holds d * m / 8 bytes, less than the model.
 // Pure functions; thread-compatible.
 

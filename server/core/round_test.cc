@@ -475,6 +475,32 @@ TEST_CASE("Round_IdenticalRetries_AreAcceptedDifferentOnesRefused") {
   CHECK(SumOf(h.round()) == h.ExpectedSum());
 }
 
+TEST_CASE("Round_UnmaskingEntryWithoutShare_IsRefusedWithoutDroppingAndRepeatsAfterCommitAreOk") {
+  Harness h(true, 5, 4);
+  h.AdvertiseAll();
+  h.ShareAll();
+  h.UploadAll();
+  h.UnmaskAll({1});
+  const cohort::v1::SubmitUnmaskingRequest answer = h.UnmaskingAnswer(1);
+  cohort::v1::SubmitUnmaskingRequest empty_entry = answer;
+  empty_entry.mutable_shares(0)->clear_share();
+  const absl::Status refused = h.round().SubmitUnmasking(1, empty_entry, h.now());
+  CHECK(refused.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(refused.message().find("shares[0] sets none of") != std::string::npos);
+  // Not dropped: the corrected answer is taken and the round completes.
+  REQUIRE(h.round().SubmitUnmasking(1, answer, h.now()).ok());
+  REQUIRE(h.round().ready_to_commit());
+  h.round().MarkCommitted(4, h.now());
+  REQUIRE(h.round().ended());
+  // docs/protocol.md, "Repeats and refusals": identical repeats stay OK after the round ended,
+  // a different one is refused.
+  CHECK(h.round().SubmitUnmasking(1, answer, h.now()).ok());
+  cohort::v1::SubmitUnmaskingRequest fewer = answer;
+  fewer.mutable_shares()->RemoveLast();
+  CHECK(h.round().SubmitUnmasking(1, fewer, h.now()).code() ==
+        absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_CASE("Round_PlainRound_SkipsKeyPhasesAndSums") {
   Harness h(false, 4, 3);
   CHECK(h.round().phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT);
