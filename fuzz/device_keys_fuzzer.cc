@@ -3,7 +3,9 @@
 // its credential, a DER X.509 certificate that OpenSSL parses (CheckIn on the server, every
 // neighbour on a device). Input: u8 selector, then the bytes. The CA is fixed; the seeds hold a
 // certificate it issued for the fixed device key, and a signed advertisement.
-// Properties: nothing crashes or leaks; the fixed certificate verifies only for its key.
+// Properties: nothing crashes or leaks; the fixed certificate verifies only for its key; a key
+// that parses serializes back to its bytes; the device's signature over the fuzzed message
+// verifies, and stops verifying when one bit of it or of the message changes.
 
 #include <cstdint>
 #include <cstdlib>
@@ -86,7 +88,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       absl::StatusOr<VerifyingKey> key = VerifyingKey::FromBytes(in.Sized());
       const std::string message = in.Sized();
       const std::string signature = in.Sized();
-      if (key.ok()) (void)key->Verify(message, signature);
+      if (key.ok()) {
+        (void)key->Verify(message, signature);
+        if (key->ToBytes().size() != 32 || !VerifyingKey::FromBytes(key->ToBytes()).ok() ||
+            !(*VerifyingKey::FromBytes(key->ToBytes()) == *key)) {
+          std::abort();
+        }
+      }
+      const std::string genuine = *f.device->Sign(message);
+      if (!f.device->verifying_key().Verify(message, genuine).ok()) std::abort();
+      const size_t bit = signature.empty() ? 0 : static_cast<uint8_t>(signature[0]);
+      std::string flipped = genuine;
+      flipped[(bit / 8) % flipped.size()] ^= static_cast<char>(1 << (bit % 8));
+      if (f.device->verifying_key().Verify(message, flipped).ok()) std::abort();
+      std::string other = message + '\0';
+      if (f.device->verifying_key().Verify(other, genuine).ok()) std::abort();
       break;
     }
   }

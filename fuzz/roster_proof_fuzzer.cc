@@ -1,8 +1,10 @@
 // A device's check of the server's roster proof (secagg/roster.h): leaf count, position and
 // sibling hashes are the server's choice. Input: sized leaf, u64 leaf count, u64 position,
 // u8 sibling count, then that many sized siblings; then u8 roster size for the honest check.
+// then u8 entry and u8 bit for the tampering check.
 // Properties: nothing crashes for any proof; the honest proof of every leaf of a roster of the
-// fuzzed size gives its root.
+// fuzzed size gives its root; flipping one bit of a sibling of an honest proof, or of its leaf,
+// gives another root (or a refusal).
 
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "fuzz/fuzz_input.h"
 #include "secagg/roster.h"
 
+using cohort::secagg::RosterEntry;
 using cohort::secagg::RosterProof;
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
@@ -25,7 +28,7 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
       .U64(static_cast<uint64_t>(proof.position))
       .U8(static_cast<uint8_t>(proof.siblings.size()));
   for (const std::string& s : proof.siblings) out.Sized(s);
-  out.U8(5);
+  out.U8(5).U8(2).U8(77);
   cohort::fuzz::MaybeWriteSeeds(*argc, *argv, {out.bytes()});
   return 0;
 }
@@ -51,5 +54,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         cohort::secagg::RootFromProof(cohort::secagg::RosterLeaf(e), *honest);
     if (!root.ok() || *root != roster.root()) std::abort();
   }
+  const RosterEntry& victim = entries[in.U8() % entries.size()];
+  const size_t bit = in.U8();
+  RosterProof tampered = *roster.ProofFor(victim.index);
+  std::string leaf_bytes = cohort::secagg::RosterLeaf(victim);
+  if (tampered.siblings.empty()) {
+    leaf_bytes[(bit / 8) % leaf_bytes.size()] ^= static_cast<char>(1 << (bit % 8));
+  } else {
+    std::string& sibling = tampered.siblings[(bit / 8) % tampered.siblings.size()];
+    sibling[bit % sibling.size()] ^= static_cast<char>(1 << (bit % 8));
+  }
+  absl::StatusOr<std::string> forged = cohort::secagg::RootFromProof(leaf_bytes, tampered);
+  if (forged.ok() && *forged == roster.root()) std::abort();
   return 0;
 }

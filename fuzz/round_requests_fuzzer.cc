@@ -125,6 +125,7 @@ struct Setup {
   std::unique_ptr<server::Round> NewRound(secagg::RandomSource* random) const {
     auto model = std::make_shared<v1::Model>();
     model->set_version(1);
+    *model->mutable_layout() = config.layout();  // the round sizes its codec from the model's
     model->set_parameters(std::string(5 * 4, '\0'));
     model->set_sha256(std::string(32, 'x'));
     server::RoundSetup s;
@@ -271,7 +272,8 @@ class Recorder {
     }
     if (replay_.setup.semi) {
       for (int32_t i = 1; i <= kDevices; ++i) {
-        const auto& c = r.UpdateFor(i).consistency_check();
+        const v1::RoundUpdate update = r.UpdateFor(i);
+        const auto& c = update.consistency_check();
         v1::SignSurvivorsRequest req;
         req.set_signature(*clients_[i]->SignSurvivors(
             std::vector<int32_t>(c.survivors().begin(), c.survivors().end())));
@@ -279,7 +281,8 @@ class Recorder {
       }
     }
     for (int32_t i = 1; i <= kDevices; ++i) {
-      const auto& u = r.UpdateFor(i).unmasking();
+      const v1::RoundUpdate update = r.UpdateFor(i);
+      const auto& u = update.unmasking();
       secagg::UnmaskingRequest request;
       request.surviving.assign(u.surviving_neighbours().begin(), u.surviving_neighbours().end());
       request.dropped.assign(u.dropped_neighbours().begin(), u.dropped_neighbours().end());
@@ -289,7 +292,8 @@ class Recorder {
         request.signatures.push_back({sig.signer_index(), sig.signature()});
       }
       v1::SubmitUnmaskingRequest req;
-      for (const auto& s : *clients_[i]->Unmask(request)) {
+      const std::vector<secagg::UnmaskingShare> answer = *clients_[i]->Unmask(request);
+      for (const auto& s : answer) {
         auto* e = req.add_shares();
         e->set_neighbour_index(s.neighbour_index);
         if (s.kind == secagg::ShareKind::kSelfMaskSeed) e->set_self_mask_seed_share(s.share);
