@@ -29,10 +29,10 @@ run_fuzzers() {
   echo "== fuzz build ($dir), ${seconds}s per target"
   local runs=${COHORT_FUZZ_RUNS:-500000}
   # -O1 and line tables only: what libFuzzer's docs use, and half the compile time of -O2 -g.
-  # Tests are off and only the fuzzers (and the libraries they link) are built.
+  # Only the fuzzers and the libraries they link are built (not `all`: no tests, no tools).
   CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only" \
-    -DBUILD_TESTING=OFF -DCOHORT_BUILD_FUZZERS=ON -DCOHORT_BUILD_BENCHMARKS=OFF >/dev/null
+    -DCOHORT_BUILD_FUZZERS=ON -DCOHORT_BUILD_BENCHMARKS=OFF >/dev/null
   cmake --build "$dir" -j "$jobs" --target cohort_fuzzers
   mkdir -p "$dir/artifacts"
   for seeds in "$root"/fuzz/corpus/*/; do
