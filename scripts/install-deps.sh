@@ -16,6 +16,8 @@ packages=(
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
   # tests and benchmarks
   catch2 libbenchmark-dev postgresql openssl binutils
+  # fuzzers (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
   # the main job's data
   dataset-fashion-mnist
 )

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# README command two: installs what is missing, then builds and runs every test twice: a
-# release build and an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# README command two: installs what is missing, then builds and runs every test twice, a
+# release build and an AddressSanitizer + UndefinedBehaviorSanitizer build, and runs every
+# libFuzzer target (clang, ASan + UBSan) for a bounded time on a scratch copy of its seeds.
 #
-#   bash scripts/test.sh            # both builds
-#   COHORT_TEST_BUILDS=release bash scripts/test.sh   # one of: release, asan
+#   bash scripts/test.sh            # all three
+#   COHORT_TEST_BUILDS=release bash scripts/test.sh   # any of: release, asan, fuzz
+#   COHORT_FUZZ_SECONDS=300 COHORT_FUZZ_RUNS=-1 COHORT_TEST_BUILDS=fuzz bash scripts/test.sh   # longer
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/install-deps.sh"
 
-builds=${COHORT_TEST_BUILDS:-"release asan"}
+builds=${COHORT_TEST_BUILDS:-"release asan fuzz"}
 jobs=$(nproc)
 
 run_build() {
@@ -21,11 +23,44 @@ run_build() {
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
 }
 
+run_fuzzers() {
+  local dir="$root/build/fuzz"
+  local seconds=${COHORT_FUZZ_SECONDS:-20}
+  echo "== fuzz build ($dir), ${seconds}s per target"
+  local runs=${COHORT_FUZZ_RUNS:-500000}
+  # -O1 and line tables only: what libFuzzer's docs use, and half the compile time of -O2 -g.
+  # Only the fuzzers and the libraries they link are built (not `all`: no tests, no tools).
+  CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only" \
+    -DCOHORT_BUILD_FUZZERS=ON -DCOHORT_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build "$dir" -j "$jobs" --target cohort_fuzzers
+  mkdir -p "$dir/artifacts"
+  for seeds in "$root"/fuzz/corpus/*/; do
+    local name log scratch
+    name=$(basename "$seeds")
+    log="$dir/artifacts/$name.log"
+    # New inputs go to the scratch dir (the first one), so the committed seeds stay as they are.
+    scratch=$(mktemp -d)
+    if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        "$dir/fuzz/${name}_fuzzer" -max_total_time="$seconds" -runs="$runs" -timeout=60 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" "$scratch" "$seeds" \
+        >"$log" 2>&1; then
+      echo "fuzz $name: no failure; $(grep -E '^#[0-9]+.*DONE' "$log" | tail -1)"
+      rm -rf "$scratch"
+    else
+      cat "$log"
+      echo "fuzz $name: FAILED; the input is in $dir/artifacts/, the log in $log" >&2
+      exit 1
+    fi
+  done
+}
+
 for build in $builds; do
   case "$build" in
     release) run_build release ;;
     asan) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_build asan -DCOHORT_SANITIZE=ON -DCOHORT_BUILD_BENCHMARKS=OFF ;;
-    *) echo "unknown build '$build': expected release or asan" >&2; exit 2 ;;
+    fuzz) run_fuzzers ;;
+    *) echo "unknown build '$build': expected release, asan or fuzz" >&2; exit 2 ;;
   esac
 done
