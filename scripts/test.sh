@@ -25,7 +25,7 @@ run_build() {
 
 run_fuzzers() {
   local dir="$root/build/fuzz"
-  local seconds=${COHORT_FUZZ_SECONDS:-20}
+  local seconds=${COHORT_FUZZ_SECONDS:-10}
   echo "== fuzz build ($dir), ${seconds}s per target"
   local runs=${COHORT_FUZZ_RUNS:-500000}
   # -O1 and line tables only: what libFuzzer's docs use, and half the compile time of -O2 -g.
