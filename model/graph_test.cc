@@ -18,6 +18,18 @@ std::string ErrorOf(const ModelGraph& graph) {
   return std::string(info.status().message());
 }
 
+TEST_CASE("AnalyzeGraph_DerivesTheLayoutOfTheSimulatorCnn") {
+  absl::StatusOr<GraphInfo> info = AnalyzeGraph(CnnGraph(28, 10));
+  REQUIRE(info.ok());
+  // By hand: 28 -conv3-> 26 -pool-> 13 -conv3-> 11 -pool-> 5, so the hidden layer sees 32*5*5.
+  CHECK(info->num_parameters == (16 * 9 + 16) + (32 * 16 * 9 + 32) + (800 * 64 + 64) + (64 * 10 + 10));
+  REQUIRE(info->layout.tensors_size() == 8);
+  CHECK(info->layout.tensors(4).name() == "hidden/kernel");
+  CHECK(std::vector<int64_t>(info->layout.tensors(4).shape().begin(),
+                             info->layout.tensors(4).shape().end()) ==
+        std::vector<int64_t>{800, 64});
+}
+
 TEST_CASE("AnalyzeGraph_DerivesTheLayoutOfASmallCnn") {
   absl::StatusOr<GraphInfo> info = AnalyzeGraph(SmallCnnGraph(28, 10));
   REQUIRE(info.ok());

@@ -68,4 +68,23 @@ ModelGraph SmallCnnGraph(int64_t side, int64_t classes) {
   return graph;
 }
 
+ModelGraph CnnGraph(int64_t side, int64_t classes) {
+  ModelGraph graph;
+  graph.add_input_shape(1);
+  graph.add_input_shape(side);
+  graph.add_input_shape(side);
+  AddConv(graph, "conv1", 16, 3);
+  Add(graph, "conv1_relu")->mutable_relu();
+  AddMaxPool(graph, "pool1", 2);
+  AddConv(graph, "conv2", 32, 3);
+  Add(graph, "conv2_relu")->mutable_relu();
+  AddMaxPool(graph, "pool2", 2);
+  Add(graph, "flatten")->mutable_flatten();
+  AddDense(graph, "hidden", 64);
+  Add(graph, "hidden_relu")->mutable_relu();
+  AddDense(graph, "output", classes);
+  graph.set_loss(cohort::v1::LOSS_SOFTMAX_CROSS_ENTROPY);
+  return graph;
+}
+
 }  // namespace cohort::model

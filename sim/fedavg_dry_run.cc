@@ -41,6 +41,8 @@ struct Flags {
   int batch_size = 32;
   double lr = 0.05;
   double server_lr = 1.0;
+  double server_momentum = 0.0;
+  bool server_adam = false;  // FedAdam (beta1 0.9, beta2 0.99, tau 1e-3); --server_lr is eta
   double clip = 0.0;  // 0: no clipping, no quantization (plain float FedAvg)
   int bits = 8;
   int max_example_weight = 1 << 20;
@@ -94,7 +96,8 @@ int Run(const Flags& f) {
                        .value();
   const client::ModelLayout layout =
       f.model == "softmax" ? client::SoftmaxRegressionLayout(784, 10)
-      : f.model == "cnn"   ? client::GraphLayout(model::SmallCnnGraph(28, 10)).value()
+      : f.model == "cnn"   ? client::GraphLayout(model::CnnGraph(28, 10)).value()
+      : f.model == "small_cnn" ? client::GraphLayout(model::SmallCnnGraph(28, 10)).value()
                            : client::MlpLayout(784, f.hidden, 10);
   std::vector<float> model = client::GlorotUniformParameters(layout, f.seed);
   std::printf("model=%s params=%zu devices=%d per_round=%d partition=%s alpha=%g skew=%.3f "
@@ -112,6 +115,8 @@ int Run(const Flags& f) {
   std::vector<int> ids(f.devices);
   double final_accuracy = 0.0;
   std::vector<RoundMetrics> history;
+  std::vector<double> velocity(model.size(), 0.0);
+  std::vector<double> second(model.size(), 1e-6);  // tau^2
   for (int round = 1; round <= f.rounds; ++round) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(ids.begin(), ids.end(), 0);
@@ -156,7 +161,15 @@ int Run(const Flags& f) {
       for (size_t i = 0; i < model.size(); ++i) sum[i] += weights[k] * deltas[k][i];
     }
     for (size_t i = 0; i < model.size(); ++i) {
-      model[i] += static_cast<float>(f.server_lr * sum[i] / weight_sum);
+      const double delta = sum[i] / weight_sum;
+      if (f.server_adam) {
+        velocity[i] = 0.9 * velocity[i] + 0.1 * delta;
+        second[i] = 0.99 * second[i] + 0.01 * delta * delta;
+        model[i] += static_cast<float>(f.server_lr * velocity[i] / (std::sqrt(second[i]) + 1e-3));
+      } else {
+        velocity[i] = f.server_momentum * velocity[i] + delta;
+        model[i] += static_cast<float>(f.server_lr * velocity[i]);
+      }
     }
     const client::EvaluationResult eval = evaluator->Evaluate(layout, model).value();
     std::sort(norms.begin(), norms.end());
@@ -196,8 +209,10 @@ int main(int argc, char** argv) {
   cohort::sim::Flags f;
   CLI::App app{"In-process FedAvg dry run over Fashion-MNIST (picks cohort-sim defaults)"};
   app.add_option("--data_dir", f.data_dir, "Directory of the Fashion-MNIST IDX files");
-  app.add_option("--model", f.model, "mlp, softmax or cnn")
-      ->check(CLI::IsMember({"mlp", "softmax", "cnn"}));
+  app.add_option("--model", f.model, "mlp, softmax, cnn or small_cnn")
+      ->check(CLI::IsMember({"mlp", "softmax", "cnn", "small_cnn"}));
+  app.add_option("--server_momentum", f.server_momentum, "FedAvgM momentum; 0 = plain FedAvg");
+  app.add_flag("--server_adam", f.server_adam, "FedAdam server step (--server_lr is its eta)");
   app.add_option("--hidden", f.hidden, "MLP hidden width");
   app.add_option("--devices", f.devices, "Simulated devices");
   app.add_option("--rounds", f.rounds, "Rounds");

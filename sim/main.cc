@@ -62,9 +62,10 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Directory of the Fashion-MNIST IDX files (Debian: dataset-fashion-mnist)")
       ->capture_default_str();
   app.add_option("--model", o.model,
-                 "mlp (one hidden ReLU layer), softmax (regression), cnn (LeNet-style, 5,994 "
-                 "parameters) or the path of an .onnx file ([N,1,28,28] or [N,784] in, 10 "
-                 "classes out)")
+                 "mlp (one hidden ReLU layer), softmax (regression), cnn (two conv + pool "
+                 "stages and a dense hidden layer, 56,714 parameters; its own defaults: 100 "
+                 "rounds, 1 local epoch of batch 16, fedadam at server learning rate 0.02) or the path of an "
+                 ".onnx file ([N,1,28,28] or [N,784] in, 10 classes out)")
       ->capture_default_str();
   app.add_option("--hidden", o.hidden, "MLP hidden width")->capture_default_str();
   app.add_option("--holdout", o.holdout,
@@ -164,6 +165,19 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->capture_default_str();
 }
 
+// The model's recipe for every training flag the command line left out.
+void ApplyModelRecipe(const CLI::App& app, cohort::sim::SimOptions& o) {
+  const cohort::sim::ModelRecipe recipe = cohort::sim::DefaultRecipe(o.model);
+  if (app.count("--rounds") == 0) o.rounds = recipe.rounds;
+  if (app.count("--local_epochs") == 0) o.local_epochs = recipe.local_epochs;
+  if (app.count("--client_lr") == 0) o.client_lr = recipe.client_lr;
+  if (app.count("--batch_size") == 0) o.batch_size = recipe.batch_size;
+  if (app.count("--optimizer") == 0) {
+    o.optimizer = recipe.optimizer;
+    if (app.count("--server_lr") == 0) o.server_lr = recipe.server_lr;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,6 +193,7 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : kExitUsage;
   }
   cohort::sim::SimOptions& options = flags.options;
+  ApplyModelRecipe(app, options);
   options.quantize = !flags.float32;
   options.forming_deadline = absl::Seconds(flags.forming_s);
   options.key_phase_deadline = absl::Seconds(flags.key_phase_s);

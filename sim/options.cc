@@ -38,6 +38,19 @@ const std::map<std::string, cohort::v1::ServerOptimizerConfig::Kind>& OptimizerK
 
 }  // namespace
 
+ModelRecipe DefaultRecipe(const std::string& model) {
+  ModelRecipe recipe;
+  if (model == "cnn") {
+    recipe.rounds = 100;
+    recipe.local_epochs = 1;
+    recipe.client_lr = 0.1;
+    recipe.batch_size = 16;
+    recipe.optimizer = "fedadam";
+    recipe.server_lr = 0.02;
+  }
+  return recipe;
+}
+
 double EffectiveServerLr(const SimOptions& options) {
   if (options.server_lr > 0) return options.server_lr;
   return options.optimizer == "fedavg" || options.optimizer == "fedavgm" ? 1.0 : 0.03;
@@ -215,7 +228,7 @@ cohort::v1::ModelGraph SimModelGraph(const SimOptions& options) {
   constexpr int64_t kSide = 28;
   constexpr int64_t kClasses = 10;
   if (options.model == "softmax") return model::SoftmaxRegressionGraph(kSide * kSide, kClasses);
-  if (options.model == "cnn") return model::SmallCnnGraph(kSide, kClasses);
+  if (options.model == "cnn") return model::CnnGraph(kSide, kClasses);
   if (options.model == "mlp") return model::MlpGraph(kSide * kSide, options.hidden, kClasses);
   return cohort::v1::ModelGraph();
 }

@@ -21,6 +21,26 @@ TEST_CASE("SimOptions_Defaults_AreTheReadmeRun") {
   CHECK(o.alpha == 0.5);
 }
 
+TEST_CASE("DefaultRecipe_CnnTrainsOneEpochWithFedAdamForAHundredRounds") {
+  const ModelRecipe mlp = DefaultRecipe("mlp");
+  const SimOptions defaults;
+  CHECK(mlp.rounds == defaults.rounds);
+  CHECK(mlp.local_epochs == defaults.local_epochs);
+  CHECK(mlp.client_lr == defaults.client_lr);
+  CHECK(mlp.optimizer == defaults.optimizer);
+  CHECK(mlp.batch_size == defaults.batch_size);
+  CHECK(mlp.server_lr == defaults.server_lr);
+  const ModelRecipe cnn = DefaultRecipe("cnn");
+  CHECK(cnn.rounds == 100);
+  CHECK(cnn.local_epochs == 1);
+  CHECK(cnn.batch_size == 16);
+  CHECK(cnn.optimizer == "fedadam");
+  CHECK(cnn.server_lr == 0.02);
+  SimOptions o;
+  o.model = "cnn";
+  CHECK(SimModelGraph(o).layers_size() == 10);
+}
+
 TEST_CASE("ValidateSimOptions_BadValue_IsInvalidArgumentNamingTheFlag") {
   auto message_for = [](auto mutate) {
     SimOptions o;
