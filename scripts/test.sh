@@ -28,6 +28,9 @@ run_fuzzers() {
   local seconds=${COHORT_FUZZ_SECONDS:-10}
   echo "== fuzz build ($dir), ${seconds}s per target"
   local runs=${COHORT_FUZZ_RUNS:-500000}
+  # A fixed seed makes a CI failure reproducible and a pass repeatable; exploration with other
+  # seeds is a longer run (COHORT_FUZZ_SEED=0 lets libFuzzer pick one).
+  local seed=${COHORT_FUZZ_SEED:-1}
   # -O1 and line tables only: what libFuzzer's docs use, and half the compile time of -O2 -g.
   # Only the fuzzers and the libraries they link are built (not `all`: no tests, no tools).
   CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -42,7 +45,7 @@ run_fuzzers() {
     # New inputs go to the scratch dir (the first one), so the committed seeds stay as they are.
     scratch=$(mktemp -d)
     if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        "$dir/fuzz/${name}_fuzzer" -max_total_time="$seconds" -runs="$runs" -timeout=60 -rss_limit_mb=2048 \
+        "$dir/fuzz/${name}_fuzzer" -max_total_time="$seconds" -runs="$runs" -seed="$seed" -timeout=60 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" "$scratch" "$seeds" \
         >"$log" 2>&1; then
       echo "fuzz $name: no failure; $(grep -E '^#[0-9]+.*DONE' "$log" | tail -1)"

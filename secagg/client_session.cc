@@ -114,7 +114,7 @@ absl::Status ValidateOptions(const SecAggClientOptions& o) {
   }
   // Against a server that lies about who dropped, the two requests it could split a neighbourhood
   // into must not both reach t: 2t > k + (corrupt neighbours) >= k.
-  if (o.threat_model == ThreatModel::kSemiMalicious && 2 * o.threshold <= k) {
+  if (o.threat_model == ThreatModel::kSemiMalicious && int64_t{2} * o.threshold <= k) {
     return absl::InvalidArgumentError(
         absl::StrCat("threshold ", o.threshold, " is at most half the degree ", k,
                      ", which the semi-malicious model cannot allow"));

@@ -1,6 +1,7 @@
 #include "secagg/client_session.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <utility>
 #include <vector>
@@ -108,6 +109,20 @@ TEST_CASE("Create_RefusesAtMostHalfTheDegreeInTheSemiMaliciousModel") {
   CHECK(SecAggClient::Create(o, id, rng).status().code() == absl::StatusCode::kInvalidArgument);
   o.threshold = 3;
   CHECK(SecAggClient::Create(o, id, rng).ok());
+}
+
+TEST_CASE("Create_JudgesTheSemiMaliciousThresholdWithoutOverflowNearInt32Max") {
+  // 2t exceeds int32 here; the check must still see 2t > k and accept (found by fuzzing).
+  FakeRandomSource rng(1);
+  const SigningKey id = SigningKey::Generate(rng);
+  SecAggClientOptions o = ClientOptions(1, 10, 4, 2);
+  o.threat_model = ThreatModel::kSemiMalicious;
+  o.num_participants = std::numeric_limits<int32_t>::max();
+  o.neighbour_degree = std::numeric_limits<int32_t>::max() - 1;
+  o.threshold = 1'100'000'000;
+  CHECK(SecAggClient::Create(o, id, rng).ok());
+  o.threshold = 1'000'000'000;  // 2t = 2e9 <= k: half the degree or less
+  CHECK(SecAggClient::Create(o, id, rng).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("Create_RejectsBadOptionsIncludingThresholdOne") {
