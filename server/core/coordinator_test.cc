@@ -43,6 +43,18 @@ TEST_CASE("CreateTask_OptimizerThisBuildDoesNotKnow_IsRefusedAndNothingIsStored"
   CHECK(tasks->empty());
 }
 
+TEST_CASE("PauseTask_OfAPausedTask_IsFailedPreconditionAsDocumented") {
+  Fixture f;
+  const std::string task_id = f.CreateAndStart(PlainConfig(3, 2));
+  auto paused = f.coordinator->PauseTask(task_id);
+  REQUIRE(paused.ok());
+  CHECK(paused->state() == cohort::v1::TASK_STATE_PAUSED);
+  auto again = f.coordinator->PauseTask(task_id);
+  CHECK(again.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(again.status().message() ==
+        absl::StrCat("task ", task_id, " is TASK_STATE_PAUSED; only a RUNNING task can be paused"));
+}
+
 TEST_CASE("CheckIn_FillsTheRoundThenAnswersRetryLater") {
   Fixture f;
   f.CreateAndStart(PlainConfig(3, 2));
