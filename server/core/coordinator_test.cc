@@ -132,6 +132,28 @@ TEST_CASE("Round_CommitsTheWeightedAverageThroughOneAtomicStoreCommit") {
   CHECK(f.observer.ended == std::vector<std::string>{"committed"});
 }
 
+TEST_CASE("GetModel_VersionZeroIsTheInitialModelAndNoVersionIsTheLatest") {
+  Fixture f;
+  const std::string task_id = f.CreateAndStart(PlainConfig(2, 2));
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 2; ++i) tokens.push_back(f.CheckIn(i).accepted().session_token());
+  REQUIRE(f.Upload(tokens[0], 255, 1).ok());
+  REQUIRE(f.Upload(tokens[1], 255, 1).ok());
+  REQUIRE(f.Update(tokens[0]).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+
+  auto initial = f.coordinator->GetModel(task_id, 0);
+  REQUIRE(initial.ok());
+  CHECK(initial->version() == 0);
+  auto latest = f.coordinator->GetModel(task_id, std::nullopt);
+  REQUIRE(latest.ok());
+  CHECK(latest->version() == 1);
+  CHECK(latest->parameters() != initial->parameters());
+  CHECK(f.coordinator->GetModel(task_id, 1)->parameters() == latest->parameters());
+  CHECK(f.coordinator->GetModel(task_id, -1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(f.coordinator->GetModel(task_id, 2).status().code() == absl::StatusCode::kNotFound);
+}
+
 TEST_CASE("AdvanceTo_DeadlineDropsSilentDevicesAndTooFewFailTheRound") {
   Fixture f;
   const std::string task_id = f.CreateAndStart(PlainConfig(3, 3));
