@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "CLI/CLI.hpp"
@@ -225,16 +226,24 @@ bool WriteAtomically(const std::string& path, const std::string& bytes) {
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return false;
+    if (!out) {
+      std::remove(temp.c_str());
+      return false;
+    }
   }
-  return std::rename(temp.c_str(), path.c_str()) == 0;
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return false;
+  }
+  return true;
 }
 
-int DownloadModel(Admin& admin, const std::string& task_id, int64_t version,
+int DownloadModel(Admin& admin, const std::string& task_id, std::optional<int64_t> version,
                   const std::string& out_path, const std::string& format) {
   cohort::v1::AdminDownloadModelRequest request;
   request.set_task_id(task_id);
-  request.set_version(version);
+  // Unset asks for the latest; an explicit 0 is the initial model.
+  if (version.has_value()) request.set_version(*version);
   auto context = admin.Context(/*streaming=*/true);
   auto reader = admin.stub().DownloadModel(context.get(), request);
   cohort::v1::ModelPart part;
@@ -292,7 +301,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", connection.json, "print JSON instead of protobuf text");
 
   std::string task_id, config_file, reason, out_path;
-  int64_t count = 0, version = 0;
+  int64_t count = 0;
+  std::optional<int64_t> version;
   int32_t limit = 20;
   bool continuous = false;
   std::string model_file, format = "raw";
@@ -324,7 +334,8 @@ int main(int argc, char** argv) {
                         "little-endian float32 inputs, [n, input size] row-major (n <= 1000)")
       ->required();
   auto* download = app.add_subcommand("download-model", "save a model version's parameters");
-  download->add_option("--version", version, "model version (default: latest)");
+  download->add_option("--version", version,
+                       "model version, 0 = the initial model (default: latest)");
   download->add_option("--out", out_path, "output file")->required();
   download->add_option("--format", format,
                        "raw (little-endian float32 parameters) or onnx (an ONNX model file)")

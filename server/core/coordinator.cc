@@ -349,17 +349,19 @@ absl::StatusOr<cohort::v1::ListRoundsResponse> Coordinator::ListRounds(
 }
 
 absl::StatusOr<cohort::v1::Model> Coordinator::GetModel(const std::string& task_id,
-                                                        int64_t version) {
+                                                        std::optional<int64_t> version) {
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<TaskRunner*> runner = FindTask(task_id);
     if (!runner.ok()) return runner.status();
-    if (version == 0 || version == (*runner)->model()->version()) return *(*runner)->model();
+    if (!version.has_value() || *version == (*runner)->model()->version()) {
+      return *(*runner)->model();
+    }
   }
-  if (version < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("version must be >= 0, got ", version));
+  if (*version < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("version must be >= 0, got ", *version));
   }
-  return options_.store->GetModel(task_id, version);
+  return options_.store->GetModel(task_id, *version);
 }
 
 // ---------------------------------------------------------------------------------------------

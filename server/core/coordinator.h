@@ -94,8 +94,9 @@ class Coordinator {
   absl::StatusOr<cohort::v1::Task> AbortRound(const cohort::v1::AbortRoundRequest& request);
   absl::StatusOr<cohort::v1::ListRoundsResponse> ListRounds(
       const cohort::v1::ListRoundsRequest& request);
-  // version 0 = the latest.
-  absl::StatusOr<cohort::v1::Model> GetModel(const std::string& task_id, int64_t version);
+  // The given version (0 is the initial model), or the latest without one.
+  absl::StatusOr<cohort::v1::Model> GetModel(const std::string& task_id,
+                                             std::optional<int64_t> version);
   // Replaces the task's calibration data and re-quantizes its int8 artifact. INVALID_ARGUMENT
   // for examples that are not whole, finite inputs of the task's graph (1 to 1000 of them),
   // FAILED_PRECONDITION for a task without a layer graph.

@@ -104,7 +104,7 @@ TEST_CASE("FetchInferenceModel_DownloadsInChunksThenAnswersUnchanged") {
   CHECK(artifact.task_id() == task_id);
   CHECK(artifact.model_version() == 0);
   CHECK(artifact.graph().layers_size() == 3);
-  auto model = f.coordinator->GetModel(task_id, 0);
+  auto model = f.coordinator->GetModel(task_id, std::nullopt);
   REQUIRE(model.ok());
   CHECK(artifact.float_parameters() == model->parameters());
 

@@ -43,6 +43,18 @@ TEST_CASE("CreateTask_OptimizerThisBuildDoesNotKnow_IsRefusedAndNothingIsStored"
   CHECK(tasks->empty());
 }
 
+TEST_CASE("PauseTask_OfAPausedTask_IsFailedPreconditionAsDocumented") {
+  Fixture f;
+  const std::string task_id = f.CreateAndStart(PlainConfig(3, 2));
+  auto paused = f.coordinator->PauseTask(task_id);
+  REQUIRE(paused.ok());
+  CHECK(paused->state() == cohort::v1::TASK_STATE_PAUSED);
+  auto again = f.coordinator->PauseTask(task_id);
+  CHECK(again.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(again.status().message() ==
+        absl::StrCat("task ", task_id, " is TASK_STATE_PAUSED; only a RUNNING task can be paused"));
+}
+
 TEST_CASE("CheckIn_FillsTheRoundThenAnswersRetryLater") {
   Fixture f;
   f.CreateAndStart(PlainConfig(3, 2));
@@ -118,6 +130,28 @@ TEST_CASE("Round_CommitsTheWeightedAverageThroughOneAtomicStoreCommit") {
   CHECK(task->state() == cohort::v1::TASK_STATE_IDLE);
   CHECK(f.store.participation().size() == 3);
   CHECK(f.observer.ended == std::vector<std::string>{"committed"});
+}
+
+TEST_CASE("GetModel_VersionZeroIsTheInitialModelAndNoVersionIsTheLatest") {
+  Fixture f;
+  const std::string task_id = f.CreateAndStart(PlainConfig(2, 2));
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 2; ++i) tokens.push_back(f.CheckIn(i).accepted().session_token());
+  REQUIRE(f.Upload(tokens[0], 255, 1).ok());
+  REQUIRE(f.Upload(tokens[1], 255, 1).ok());
+  REQUIRE(f.Update(tokens[0]).phase() == cohort::v1::ROUND_PHASE_COMMITTED);
+
+  auto initial = f.coordinator->GetModel(task_id, 0);
+  REQUIRE(initial.ok());
+  CHECK(initial->version() == 0);
+  auto latest = f.coordinator->GetModel(task_id, std::nullopt);
+  REQUIRE(latest.ok());
+  CHECK(latest->version() == 1);
+  CHECK(latest->parameters() != initial->parameters());
+  CHECK(f.coordinator->GetModel(task_id, 1)->parameters() == latest->parameters());
+  CHECK(f.coordinator->GetModel(task_id, -1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(f.coordinator->GetModel(task_id, 2).status().code() == absl::StatusCode::kNotFound);
 }
 
 TEST_CASE("AdvanceTo_DeadlineDropsSilentDevicesAndTooFewFailTheRound") {

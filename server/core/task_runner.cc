@@ -254,7 +254,6 @@ absl::Status TaskRunner::StartRounds(int64_t count, bool continuous, bool evalua
 }
 
 absl::Status TaskRunner::Pause(absl::Time now) {
-  if (task_.state() == cohort::v1::TASK_STATE_PAUSED) return absl::OkStatus();
   if (task_.state() != cohort::v1::TASK_STATE_RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat("task ", task_id(), " is ",
                                                       cohort::v1::TaskState_Name(task_.state()),

@@ -1,6 +1,7 @@
 #include "server/rpc/admin_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -279,7 +280,9 @@ grpc::ServerWriteReactor<cohort::v1::ModelPart>* AdminServiceImpl::DownloadModel
     return new ListWriter<cohort::v1::ModelPart>({}, auth);
   }
   absl::StatusOr<cohort::v1::Model> model =
-      coordinator_->GetModel(request->task_id(), request->version());
+      coordinator_->GetModel(request->task_id(), request->has_version()
+                                                     ? std::optional<int64_t>(request->version())
+                                                     : std::nullopt);
   if (!model.ok()) {
     return new ListWriter<cohort::v1::ModelPart>({}, ToGrpcStatus(model.status()));
   }
