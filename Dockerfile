@@ -10,14 +10,15 @@
 # only the shared libraries the two binaries load, running as an unprivileged user.
 
 FROM debian:bookworm AS build
-# catch2 only because the test folders are configured (never built) while BUILD_TESTING is on;
-# tests/app and tests/sim do not configure with -DBUILD_TESTING=OFF yet.
+# The model folder reads ONNX files; the SDK folder (configured, not built, for the sources' one
+# CMake project) finds XNNPACK. scripts/check-dockerfile.sh (a test) configures these COPYs.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libssl-dev libeigen3-dev libpq-dev libspdlog-dev zlib1g-dev \
-      prometheus-cpp-dev libcli11-dev catch2 \
+      prometheus-cpp-dev libcli11-dev libonnx-dev \
+      libxnnpack-dev libpthreadpool-dev libcpuinfo-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only, folder by folder: a developer's build/ trees never enter the image, and BuildKit
@@ -28,15 +29,16 @@ COPY base/ base/
 COPY protos/ protos/
 COPY secagg/ secagg/
 COPY codec/ codec/
+COPY privacy/ privacy/
+COPY model/ model/
 COPY server/ server/
 COPY migrations/ migrations/
 COPY client_sdk/ client_sdk/
 COPY sim/ sim/
 COPY tools/ tools/
 COPY testing/ testing/
-COPY tests/ tests/
-COPY bench/ bench/
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BUILD_BENCHMARKS=OFF \
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+      -DCOHORT_BUILD_BENCHMARKS=OFF -DCOHORT_MODEL_ARCH=off \
  && cmake --build /build --target cohort-server cohortctl \
  && install -D -m 0755 -s /build/server/cohort-server /out/usr/local/bin/cohort-server \
  && install -D -m 0755 -s /build/tools/cohortctl /out/usr/local/bin/cohortctl
@@ -47,7 +49,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 libssl3 libpq5 libspdlog1.10 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 zlib1g ca-certificates \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libonnx1 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 cohort \
  && useradd --system --uid 10001 --gid cohort --no-create-home --home-dir /nonexistent \
