@@ -26,6 +26,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
 COPY base/ base/
+COPY cli/ cli/
 COPY protos/ protos/
 COPY secagg/ secagg/
 COPY codec/ codec/

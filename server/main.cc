@@ -11,12 +11,14 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/logging.h"
+#include "cli/conventions.h"
 #include "server/options.h"
 #include "server/server.h"
 #include "server/store/migrations.h"
@@ -26,7 +28,7 @@ namespace {
 using cohort::config::v1::ServerConfig;
 
 constexpr int kExitRuntimeError = 1;
-constexpr int kExitUsage = 2;
+using cohort::cli::kExitUsage;
 
 // Flags override the config file only where they were given on the command line.
 struct ServeFlags {
@@ -201,10 +203,9 @@ int main(int argc, char** argv) {
   migrate->add_option("--store", migrate_flags.store,
                       "postgresql:// URI of the database (else $COHORT_STORE, else --config's)");
   migrate->add_option("--config", migrate_flags.config_file, "ServerConfig text-proto file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : kExitUsage;
+  cohort::cli::AddVersionFlag(app, "cohort-server");
+  if (std::optional<int> exit_code = cohort::cli::Parse(app, "cohort-server", argc, argv)) {
+    return *exit_code;
   }
   if (serve->parsed()) return Serve(serve_flags);
   if (migrate->parsed()) return MigrateCommand(migrate_flags);

@@ -10,19 +10,21 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/logging.h"
+#include "cli/conventions.h"
 #include "sim/options.h"
 #include "sim/simulation.h"
 
 namespace {
 
 constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using cohort::cli::kExitUsage;
 
 struct Flags {
   cohort::sim::SimOptions options;
@@ -187,10 +189,9 @@ int main(int argc, char** argv) {
       "test accuracy and bytes per round."};
   Flags flags;
   AddFlags(app, flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : kExitUsage;
+  cohort::cli::AddVersionFlag(app, "cohort-sim");
+  if (std::optional<int> exit_code = cohort::cli::Parse(app, "cohort-sim", argc, argv)) {
+    return *exit_code;
   }
   cohort::sim::SimOptions& options = flags.options;
   ApplyModelRecipe(app, options);

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "cli/conventions.h"
 #include "codec/model.h"
 #include "cohort/v1/admin.grpc.pb.h"
 #include "google/protobuf/text_format.h"
@@ -34,7 +35,7 @@
 namespace {
 
 constexpr int kExitRefused = 1;
-constexpr int kExitUsage = 2;
+using cohort::cli::kExitUsage;
 
 struct Connection {
   std::string server = "127.0.0.1:8444";
@@ -345,10 +346,9 @@ int main(int argc, char** argv) {
     command->add_option("--task", task_id, "task id")->required();
   }
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : kExitUsage;
+  cohort::cli::AddVersionFlag(app, "cohortctl");
+  if (std::optional<int> exit_code = cohort::cli::Parse(app, "cohortctl", argc, argv)) {
+    return *exit_code;
   }
   if (start->parsed() && count <= 0 && !continuous) {
     std::cerr << "cohortctl: start needs --count=N (N >= 1) or --continuous\n";
