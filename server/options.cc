@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/address.h"
 #include "base/status_macros.h"
 #include "server/store/open_store.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -77,15 +78,6 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path, const char* 
 }
 
 }  // namespace
-
-bool IsLoopbackAddress(const std::string& host_port) {
-  const size_t colon = host_port.rfind(':');
-  std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
-  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
-}
 
 absl::StatusOr<cohort::config::v1::ServerConfig> ReadConfigFile(const std::string& path) {
   COHORT_ASSIGN_OR_RETURN(const std::string text, ReadFile(path, "--config"));

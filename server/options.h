@@ -58,9 +58,6 @@ absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig
 // Checks every field; the message names the offending flag and value.
 absl::Status ValidateOptions(const Options& options);
 
-// True for 127.0.0.0/8, ::1 and localhost.
-bool IsLoopbackAddress(const std::string& host_port);
-
 // Reads a text-format ServerConfig. NOT_FOUND if the file is missing, INVALID_ARGUMENT with the
 // parser's line and column if it does not parse.
 absl::StatusOr<cohort::config::v1::ServerConfig> ReadConfigFile(const std::string& path);

@@ -58,16 +58,6 @@ TEST_CASE("ValidateOptions_RefusesHalfATlsPairAndUnknownStores") {
   CHECK_THAT(std::string(ValidateOptions(options).message()), Catch::Contains("loud"));
 }
 
-TEST_CASE("IsLoopbackAddress_KnowsTheLoopbackForms") {
-  CHECK(IsLoopbackAddress("127.0.0.1:1"));
-  CHECK(IsLoopbackAddress("127.1.2.3:1"));
-  CHECK(IsLoopbackAddress("localhost:1"));
-  CHECK(IsLoopbackAddress("[::1]:1"));
-  CHECK_FALSE(IsLoopbackAddress("0.0.0.0:1"));
-  CHECK_FALSE(IsLoopbackAddress("[::]:1"));
-  CHECK_FALSE(IsLoopbackAddress("10.0.0.1:1"));
-}
-
 TEST_CASE("ReadConfigFile_ReportsLineOfAParseError") {
   testing::TempDir dir;
   std::ofstream(dir.File("bad.textproto")) << "device_listen_address: \"127.0.0.1:1\"\nbogus: 3\n";

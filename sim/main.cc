@@ -158,6 +158,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "in-process with an in-memory store)");
   app.add_option("--admin_server", o.admin_server, "Admin service host:port (with --server)");
   app.add_option("--admin_token", o.admin_token, "Admin bearer token (with --server)");
+  app.add_option("--tls_ca", o.tls_ca_file,
+                 "PEM CA of the server's certificate: TLS to --server and --admin_server (needed "
+                 "for any address that is not loopback)");
   app.add_option("--admin_token_file", f.admin_token_file,
                  "File whose first line is the admin token (with --server)");
   app.add_option("--population", o.population, "Population name of the task")

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/address.h"
 #include "model/zoo.h"
 #include "secagg/parameter_finder.h"
 #include "sim/metrics.h"
@@ -213,6 +214,21 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (!o.server.empty() && (o.admin_server.empty() || o.admin_token.empty())) {
     return absl::InvalidArgumentError(
         "--server needs --admin_server and --admin_token (or --admin_token_file)");
+  }
+  if (!o.tls_ca_file.empty() && o.server.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_ca needs --server (the in-process server speaks plaintext on loopback)");
+  }
+  if (o.tls_ca_file.empty()) {
+    for (auto [flag, address] :
+         {std::pair{"--server", o.server}, std::pair{"--admin_server", o.admin_server}}) {
+      if (!address.empty() && !IsLoopbackAddress(address)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            flag, " '", address,
+            "' is not a loopback address: the admin token and the devices' updates would travel "
+            "in plaintext; give --tls_ca with the CA of the server's certificate"));
+      }
+    }
   }
   for (auto [name, d] : {std::pair{"forming_deadline", o.forming_deadline},
                          std::pair{"key_phase_deadline", o.key_phase_deadline},

@@ -24,6 +24,10 @@ struct SimOptions {
   std::string server;
   std::string admin_server;
   std::string admin_token;
+  // PEM file of the CA that signed the server's certificate: TLS for the devices and the admin
+  // channel. Without it `server` and `admin_server` must be loopback addresses, since the admin
+  // token and every device's traffic would cross the network in plaintext.
+  std::string tls_ca_file;
   std::string population = "cohort-sim";
 
   // Data.

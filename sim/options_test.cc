@@ -60,6 +60,31 @@ TEST_CASE("ValidateSimOptions_BadValue_IsInvalidArgumentNamingTheFlag") {
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server = "h:1"; }), "--admin_server"));
 }
 
+TEST_CASE("ValidateSimOptions_PlaintextLeavesLoopbackOnlyWithTls") {
+  SimOptions o;
+  o.server = "127.0.0.1:8443";
+  o.admin_server = "[::1]:8444";
+  o.admin_token = "token";
+  CHECK(ValidateSimOptions(o).ok());
+
+  o.admin_server = "cohort.example.com:8444";  // the token would cross the network in clear
+  absl::Status status = ValidateSimOptions(o);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(absl::StrContains(status.message(), "--admin_server 'cohort.example.com:8444'"));
+  CHECK(absl::StrContains(status.message(), "--tls_ca"));
+
+  o.admin_server = "127.0.0.1:8444";
+  o.server = "10.0.0.7:8443";
+  CHECK(absl::StrContains(ValidateSimOptions(o).message(), "--server '10.0.0.7:8443'"));
+
+  o.tls_ca_file = "ca.pem";
+  CHECK(ValidateSimOptions(o).ok());
+
+  SimOptions in_process;
+  in_process.tls_ca_file = "ca.pem";
+  CHECK(absl::StrContains(ValidateSimOptions(in_process).message(), "--tls_ca needs --server"));
+}
+
 TEST_CASE("MakeTaskConfig_CarriesModelTrainingCodecAndSecAgg") {
   SimOptions o;
   o.model = "softmax";

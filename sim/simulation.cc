@@ -165,6 +165,7 @@ class SimulationImpl : public Simulation {
 
   std::unique_ptr<InProcessServer> server_;
   std::string device_address_;
+  std::string tls_root_certs_pem_;  // --tls_ca, for the admin channel and every device
   std::unique_ptr<AdminClient> admin_;
   std::string task_id_;
 
@@ -255,7 +256,21 @@ absl::Status SimulationImpl::StartOrConnectServer() {
   } else {
     device_address_ = options_.server;
   }
-  auto channel = grpc::CreateChannel(admin_address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options_.tls_ca_file.empty()) {
+    std::ifstream in(options_.tls_ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls_ca: cannot read '", options_.tls_ca_file, "'"));
+    }
+    tls_root_certs_pem_ = pem.str();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = tls_root_certs_pem_;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateChannel(admin_address, credentials);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach the admin service at ", admin_address, " within 10 s"));
@@ -285,6 +300,7 @@ absl::Status SimulationImpl::CreateDevices() {
 
     client::Config config;
     config.server_address = device_address_;
+    config.tls_root_certs_pem = tls_root_certs_pem_;
     config.population = options_.population;
     config.device_id_provider = [id = device->id] { return id; };
     config.storage_dir = absl::StrCat(storage_root_, "/", device->id);

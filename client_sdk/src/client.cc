@@ -10,9 +10,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/address.h"
 #include "client_sdk/src/client_impl.h"
 #include "client_sdk/src/inference_fetch.h"
 #include "client_sdk/src/participation.h"
@@ -29,21 +29,6 @@ namespace internal {
 namespace {
 
 // The host part of "host:port", "[v6]:port" or "dns:///host:port".
-std::string HostOf(std::string address) {
-  for (const char* prefix : {"dns:///", "dns:", "ipv4:", "ipv6:"}) {
-    if (absl::StartsWith(address, prefix)) {
-      address = address.substr(std::string(prefix).size());
-      break;
-    }
-  }
-  if (!address.empty() && address[0] == '[') {
-    size_t close = address.find(']');
-    return close == std::string::npos ? address : address.substr(1, close - 1);
-  }
-  size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
 // The app's own key check (Config::peer_key_verifier) as a verifier.
 class FunctionVerifier final : public secagg::KeyAuthenticityVerifier {
  public:
@@ -267,11 +252,7 @@ absl::Status ValidateConfig(const Config& config, const Trainer* trainer) {
 absl::Status CheckTransportSecurity(const Config& config) {
   if (config.server_address.empty()) return absl::InvalidArgumentError("server_address is empty");
   if (!config.tls_root_certs_pem.empty() || config.allow_insecure) return absl::OkStatus();
-  if (absl::StartsWith(config.server_address, "unix:")) return absl::OkStatus();
-  const std::string host = HostOf(config.server_address);
-  if (host == "localhost" || host == "::1" || absl::StartsWith(host, "127.")) {
-    return absl::OkStatus();
-  }
+  if (IsLoopbackAddress(config.server_address)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "refusing plaintext to non-loopback address ", config.server_address,
       "; set tls_root_certs_pem (or allow_insecure for a trusted network)"));
