@@ -6,7 +6,7 @@
 //   cohortctl status --task=TASK
 //   cohortctl rounds --task=TASK --limit=20
 //   cohortctl privacy --task=TASK            # epsilon spent, budget, per-round epsilon (DP)
-//   cohortctl watch --task=TASK
+//   cohortctl watch [--task=TASK]            # every task without --task
 //   cohortctl download-model --task=TASK --out=model.bin
 //   cohortctl create-task --config=task.textproto --model=model.onnx
 //   cohortctl download-model --task=TASK --format=onnx --out=model.onnx
@@ -327,7 +327,8 @@ int main(int argc, char** argv) {
   rounds->add_option("--limit", limit, "how many (default 20)");
   auto* privacy = app.add_subcommand("privacy", "a DP task's epsilon spent, budget and rounds");
   privacy->add_option("--limit", limit, "rounds to list (default 20)");
-  auto* watch = app.add_subcommand("watch", "stream round events until interrupted");
+  auto* watch = app.add_subcommand(
+      "watch", "stream where the tasks stand, then their round events, until interrupted");
   std::string examples_file;
   auto* calibrate = app.add_subcommand(
       "attach-calibration", "attach representative inputs for int8 quantization of the model");
@@ -342,9 +343,10 @@ int main(int argc, char** argv) {
                        "raw (little-endian float32 parameters) or onnx (an ONNX model file)")
       ->check(CLI::IsMember({"raw", "onnx"}));
   for (CLI::App* command :
-       {status, start, pause, resume, abort, rounds, privacy, watch, download, calibrate}) {
+       {status, start, pause, resume, abort, rounds, privacy, download, calibrate}) {
     command->add_option("--task", task_id, "task id")->required();
   }
+  watch->add_option("--task", task_id, "task id (default: every task)");
 
   cohort::cli::AddVersionFlag(app, "cohortctl");
   if (std::optional<int> exit_code = cohort::cli::Parse(app, "cohortctl", argc, argv)) {

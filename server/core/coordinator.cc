@@ -256,6 +256,21 @@ absl::StatusOr<cohort::v1::ListTasksResponse> Coordinator::ListTasks() {
   return response;
 }
 
+absl::StatusOr<std::vector<cohort::v1::RoundEvent>> Coordinator::CurrentState(
+    const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = options_.clock->Now();
+  std::vector<cohort::v1::RoundEvent> events;
+  if (!task_id.empty()) {
+    absl::StatusOr<TaskRunner*> runner = FindTask(task_id);
+    if (!runner.ok()) return runner.status();
+    events.push_back((*runner)->CurrentState(now));
+    return events;
+  }
+  for (const auto& runner : runners_) events.push_back(runner->CurrentState(now));
+  return events;
+}
+
 absl::StatusOr<cohort::v1::Task> Coordinator::StartRounds(
     const cohort::v1::StartRoundsRequest& request) {
   cohort::v1::Task task;

@@ -88,6 +88,8 @@ class Coordinator {
   absl::StatusOr<cohort::v1::Task> CreateTask(const cohort::v1::CreateTaskRequest& request);
   absl::StatusOr<cohort::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<cohort::v1::ListTasksResponse> ListTasks();
+  // Where the task stands (empty id: every task), as KIND_CURRENT_STATE events for a watcher.
+  absl::StatusOr<std::vector<cohort::v1::RoundEvent>> CurrentState(const std::string& task_id);
   absl::StatusOr<cohort::v1::Task> StartRounds(const cohort::v1::StartRoundsRequest& request);
   absl::StatusOr<cohort::v1::Task> PauseTask(const std::string& task_id);
   absl::StatusOr<cohort::v1::Task> ResumeTask(const std::string& task_id);

@@ -208,22 +208,33 @@ bool TaskRunner::CatchUpWithStore() {
   return !task_unsaved_;
 }
 
-void TaskRunner::Emit(RoundEvent::Kind kind, absl::Time now, const std::string& message) {
-  if (observer_ == nullptr) return;
+RoundEvent TaskRunner::MakeEvent(RoundEvent::Kind kind, absl::Time now,
+                                 const std::string& message, const Round* round) const {
   RoundEvent event;
   event.set_kind(kind);
   ToProto(now, event.mutable_time());
   event.set_task_id(task_id());
   event.set_message(message);
-  const Round* round = current_ != nullptr ? current_.get()
-                       : recent_.empty()   ? nullptr
-                                           : recent_.back().get();
-  if (round != nullptr && kind != RoundEvent::KIND_TASK_STATE_CHANGED) {
+  if (round != nullptr) {
     event.set_round_number(round->round_number());
     event.set_phase(round->phase());
     *event.mutable_round() = round->Summary();
   }
-  observer_->OnEvent(event);
+  return event;
+}
+
+void TaskRunner::Emit(RoundEvent::Kind kind, absl::Time now, const std::string& message) {
+  if (observer_ == nullptr) return;
+  const Round* round = current_ != nullptr ? current_.get()
+                       : recent_.empty()   ? nullptr
+                                           : recent_.back().get();
+  if (kind == RoundEvent::KIND_TASK_STATE_CHANGED) round = nullptr;
+  observer_->OnEvent(MakeEvent(kind, now, message, round));
+}
+
+RoundEvent TaskRunner::CurrentState(absl::Time now) const {
+  return MakeEvent(RoundEvent::KIND_CURRENT_STATE, now, cohort::v1::TaskState_Name(task().state()),
+                   current_.get());
 }
 
 absl::Status TaskRunner::StartRounds(int64_t count, bool continuous, bool evaluation_only,

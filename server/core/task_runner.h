@@ -82,6 +82,8 @@ class TaskRunner {
   const cohort::v1::TaskConfig& config() const { return task_.config(); }
   // The task with its current round's summary.
   cohort::v1::Task task() const;
+  // A KIND_CURRENT_STATE event: the task's state and its round in flight, if any.
+  cohort::v1::RoundEvent CurrentState(absl::Time now) const;
   std::shared_ptr<const cohort::v1::Model> model() const { return model_; }
 
   // `evaluation_only`: `count` rounds that evaluate the latest model without training; they run
@@ -125,6 +127,8 @@ class TaskRunner {
   bool MoreRoundsWanted() const;
   void EndRound(absl::Time now);
   void Emit(cohort::v1::RoundEvent::Kind kind, absl::Time now, const std::string& message);
+  cohort::v1::RoundEvent MakeEvent(cohort::v1::RoundEvent::Kind kind, absl::Time now,
+                                   const std::string& message, const Round* round) const;
   void Persist();
   // Writes back what a store outage kept from the store (ended rounds, the task) and learns
   // whether a commit whose outcome was unknown landed after all. False while the store is

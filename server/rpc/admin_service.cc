@@ -68,6 +68,16 @@ class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
     queue_.push_back(event);
     MaybeWriteLocked();
   }
+  // Starts writing, the snapshot first. Until then events are only queued: the watcher joins the
+  // hub before the snapshot is read, so nothing between the two is lost.
+  void Release(const std::vector<cohort::v1::RoundEvent>& snapshot) {
+    absl::MutexLock lock(&mu_);
+    held_ = false;
+    if (finished_) return;
+    queue_.insert(queue_.begin(), snapshot.begin(), snapshot.end());
+    while (queue_.size() > kMaxQueuedEvents) queue_.pop_back();
+    MaybeWriteLocked();
+  }
   void End(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
@@ -108,7 +118,7 @@ class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
 
  private:
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || queue_.empty()) return;
+    if (held_ || writing_ || queue_.empty()) return;
     writing_ = true;
     StartWrite(&queue_.front());
   }
@@ -117,6 +127,7 @@ class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
   const std::string task_id_;
   absl::Mutex mu_;
   std::deque<cohort::v1::RoundEvent> queue_ ABSL_GUARDED_BY(mu_);  // front = being written
+  bool held_ ABSL_GUARDED_BY(mu_) = true;  // until Release
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
@@ -271,6 +282,10 @@ grpc::ServerWriteReactor<cohort::v1::RoundEvent>* AdminServiceImpl::WatchEvents(
   }
   auto* watcher = new EventWatcher(events_, request->task_id());
   events_->Add(watcher);
+  // A task deleted in between leaves the snapshot empty; the stream goes on.
+  absl::StatusOr<std::vector<cohort::v1::RoundEvent>> snapshot =
+      coordinator_->CurrentState(request->task_id());
+  watcher->Release(snapshot.ok() ? *snapshot : std::vector<cohort::v1::RoundEvent>{});
   return watcher;
 }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -129,12 +130,59 @@ TEST_CASE("TaskLifecycle_StartPauseResumeAbortAndList") {
   // The event stream saw the round start, the abort and the task state changes.
   std::vector<cohort::v1::RoundEvent::Kind> kinds;
   cohort::v1::RoundEvent event;
-  while (kinds.size() < 6 && events->Read(&event)) kinds.push_back(event.kind());
+  while (kinds.size() < 7 && events->Read(&event)) kinds.push_back(event.kind());
   watch_context->TryCancel();
+  REQUIRE_FALSE(kinds.empty());
+  CHECK(kinds[0] == cohort::v1::RoundEvent::KIND_CURRENT_STATE);  // idle, before any round
   CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_ROUND_STARTED) >= 2);
   CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_ROUND_FAILED) == 1);
   CHECK(std::count(kinds.begin(), kinds.end(), cohort::v1::RoundEvent::KIND_TASK_STATE_CHANGED) >=
         2);
+}
+
+TEST_CASE("WatchEvents_WithoutATaskOpensWithWhereEveryTaskStandsThenFollowsThemAll") {
+  auto server = LoopbackServer::Start();
+  REQUIRE(server.ok());
+  auto idle = (*server)->CreateTask(SmallTask("idle", 5, 4, true));
+  auto running = (*server)->CreateTask(SmallTask("running", 5, 4, true));
+  REQUIRE(idle.ok());
+  REQUIRE(running.ok());
+  auto stub = (*server)->NewAdminStub();
+  cohort::v1::StartRoundsRequest start;
+  start.set_task_id(running->task_id());
+  start.set_continuous(true);
+  cohort::v1::Task out;
+  REQUIRE(stub->StartRounds(LoopbackServer::AdminContext().get(), start, &out).ok());
+
+  auto watch_context = LoopbackServer::AdminContext();
+  watch_context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto events = stub->WatchEvents(watch_context.get(), cohort::v1::WatchEventsRequest());
+  std::map<std::string, cohort::v1::RoundEvent> snapshot;
+  cohort::v1::RoundEvent event;
+  while (snapshot.size() < 2 && events->Read(&event)) {
+    REQUIRE(event.kind() == cohort::v1::RoundEvent::KIND_CURRENT_STATE);
+    snapshot[event.task_id()] = event;
+  }
+  REQUIRE(snapshot.size() == 2);
+  const cohort::v1::RoundEvent& before = snapshot[idle->task_id()];
+  CHECK(before.message() == "TASK_STATE_IDLE");
+  CHECK(before.round_number() == 0);
+  CHECK_FALSE(before.has_round());
+  const cohort::v1::RoundEvent& in_flight = snapshot[running->task_id()];
+  CHECK(in_flight.message() == "TASK_STATE_RUNNING");
+  CHECK(in_flight.round_number() == 1);  // already running when the stream opened
+  CHECK(in_flight.phase() == cohort::v1::ROUND_PHASE_FORMING);
+  CHECK(in_flight.round().round_number() == 1);
+
+  // Then events of any task, including one created after the stream opened.
+  auto later = (*server)->CreateTask(SmallTask("later", 5, 4, true));
+  REQUIRE(later.ok());
+  start.set_task_id(later->task_id());
+  REQUIRE(stub->StartRounds(LoopbackServer::AdminContext().get(), start, &out).ok());
+  bool saw_later = false;
+  while (!saw_later && events->Read(&event)) saw_later = event.task_id() == later->task_id();
+  watch_context->TryCancel();
+  CHECK(saw_later);
 }
 
 TEST_CASE("DownloadModel_StreamsTheModelInParts") {
