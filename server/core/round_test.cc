@@ -380,6 +380,19 @@ TEST_CASE("Round_TooFewAdvertise_FailsWithCounts") {
   CHECK(h.round().UpdateFor(3).outcome().failure_reason() == h.round().failure_reason());
 }
 
+TEST_CASE("Round_SharersStarvedOfNeighbours_FailWithAMessageThatCountsThem") {
+  // Two of five share; each then has one neighbour with shares, below the threshold, so both are
+  // dropped too. The reason says so rather than "only 0 devices completed SHARE_KEYS".
+  Harness h(true, 5, 4);
+  h.AdvertiseAll();
+  h.ShareAll({1, 2, 3});
+  h.Advance(absl::Seconds(11));
+  CHECK(h.round().phase() == cohort::v1::ROUND_PHASE_FAILED);
+  const std::string& reason = h.round().failure_reason();
+  CHECK_THAT(reason, Catch::Contains("2 devices completed SHARE_KEYS, 2 of them then dropped"));
+  CHECK_THAT(reason, Catch::Contains("0 remain and the round needs 4"));
+}
+
 TEST_CASE("Round_OutOfPhaseAndLateCalls_AreFailedPrecondition") {
   Harness h(true, 5, 4);
   cohort::v1::ShareKeysRequest share;

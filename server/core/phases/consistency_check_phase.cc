@@ -5,6 +5,7 @@
 // stories about who survived.
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,7 @@ void ConsistencyCheckPhase::Close(RoundContext& ctx, absl::Time now) const {
       ctx.DropLaggards([](const Participant& p) { return p.signed_survivors || !p.contributed; },
                        "did not sign the survivor set before the CONSISTENCY_CHECK deadline");
   // A signer that cannot show t neighbours' signatures would refuse to unmask: do not wait.
+  int32_t starved = 0;
   for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
     Participant& p = ctx.participant(i);
     if (p.dropped || !p.signed_survivors) continue;
@@ -38,17 +40,22 @@ void ConsistencyCheckPhase::Close(RoundContext& ctx, absl::Time now) const {
       ctx.Drop(i, absl::StrCat("only ", signers, " neighbours signed the survivor set, threshold ",
                                ctx.threshold));
       ++dropped;
+      ++starved;
     }
   }
   int32_t signed_count = 0;
   for (const auto& p : ctx.participants) signed_count += p.signed_survivors ? 1 : 0;
   const int32_t active = ctx.CountActive();
-  if (!ctx.Settle(signed_count, active >= ctx.threshold,
-                  absl::StrCat("only ", active,
-                               " survivors signed the survivor set and can unmask; the round "
-                               "needs ",
-                               ctx.threshold),
-                  dropped, now)) {
+  const std::string shortfall =
+      starved == 0
+          ? absl::StrCat("only ", active,
+                         " survivors signed the survivor set and can unmask; the round needs ",
+                         ctx.threshold)
+          : absl::StrCat(signed_count, " survivors signed the survivor set, ", starved,
+                         " of them then dropped with fewer than ", ctx.threshold,
+                         " neighbours that signed; ", active, " can unmask and the round needs ",
+                         ctx.threshold);
+  if (!ctx.Settle(signed_count, active >= ctx.threshold, shortfall, dropped, now)) {
     return;
   }
   OpenUnmasking(ctx, dropped, now);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,7 @@ void ShareKeysPhase::Close(RoundContext& ctx, absl::Time now) const {
                                      "did not share keys before the SHARE_KEYS deadline");
   for (auto& p : ctx.participants) p.in_u2 = p.in_u1 && p.shared;
   int32_t u2 = 0;
+  int32_t starved = 0;  // shared, but too few of their neighbours did
   for (int32_t i = 1; i <= ctx.num_admitted(); ++i) {
     Participant& p = ctx.participant(i);
     if (!p.in_u2) continue;
@@ -42,14 +44,21 @@ void ShareKeysPhase::Close(RoundContext& ctx, absl::Time now) const {
       ctx.Drop(i, absl::StrCat("only ", senders, " neighbours shared keys, threshold is ",
                                ctx.threshold));
       ++dropped;
+      ++starved;
     }
   }
   const int32_t active = ctx.CountActive();
   const int32_t need = std::max(ctx.threshold, ctx.setup.config.min_participants());
-  if (!ctx.Settle(u2, active >= need,
-                  absl::StrCat("only ", active, " devices completed SHARE_KEYS; the round needs ",
-                               need),
-                  dropped, now)) {
+  // Says what happened: "only 0 completed" would hide the devices that did and were then
+  // dropped for their neighbours' absence.
+  const std::string shortfall =
+      starved == 0
+          ? absl::StrCat("only ", active, " devices completed SHARE_KEYS; the round needs ", need)
+          : absl::StrCat(u2, " devices completed SHARE_KEYS, ", starved,
+                         " of them then dropped with fewer than ", ctx.threshold,
+                         " neighbours that shared keys; ", active, " remain and the round needs ",
+                         need);
+  if (!ctx.Settle(u2, active >= need, shortfall, dropped, now)) {
     return;
   }
   ctx.MoveTo(cohort::v1::ROUND_PHASE_MASKED_INPUT, absl::StrCat("u2=", u2), dropped, now);
