@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "base/logging.h"
 #include "cli/conventions.h"
+#include "google/protobuf/text_format.h"
 #include "sim/options.h"
 #include "sim/simulation.h"
 
@@ -30,6 +31,7 @@ struct Flags {
   cohort::sim::SimOptions options;
   std::string admin_token_file;
   bool float32 = false;
+  bool print_task_config = false;
   double forming_s = absl::ToDoubleSeconds(cohort::sim::SimOptions().forming_deadline);
   double key_phase_s = absl::ToDoubleSeconds(cohort::sim::SimOptions().key_phase_deadline);
   double masked_input_s = absl::ToDoubleSeconds(cohort::sim::SimOptions().masked_input_deadline);
@@ -165,6 +167,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "File whose first line is the admin token (with --server)");
   app.add_option("--population", o.population, "Population name of the task")
       ->capture_default_str();
+  app.add_flag("--print_task_config", f.print_task_config,
+               "Print the TaskConfig this run would create (protobuf text, for cohortctl "
+               "create-task) and exit");
   app.add_option("--log_level", f.log_level,
                  "Server and SDK log level: trace, debug, info, warn, error, off")
       ->capture_default_str();
@@ -215,6 +220,12 @@ int main(int argc, char** argv) {
   if (absl::Status valid = cohort::sim::ValidateSimOptions(options); !valid.ok()) {
     std::cerr << "cohort-sim: " << valid.message() << "\n";
     return kExitUsage;
+  }
+  if (flags.print_task_config) {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(cohort::sim::MakeTaskConfig(options), &text);
+    std::cout << text;
+    return 0;
   }
   if (absl::Status logging = cohort::InitLogging(flags.log_level); !logging.ok()) {
     std::cerr << "cohort-sim: --log_level: " << logging.message() << "\n";

@@ -11,7 +11,8 @@
 //   cohortctl create-task --config=task.textproto --model=model.onnx
 //   cohortctl download-model --task=TASK --format=onnx --out=model.onnx
 //
-// Output is the response in protobuf text format, or JSON with --json. Exit codes: 0 on
+// Output is a table or a summary for people (-o table, the default), or the whole response as
+// -o json, -o yaml or -o text (protobuf text); --json is -o json. Exit codes: 0 on
 // success, 2 for bad usage, 1 when the server refused the call (its status is printed).
 
 #include <cstdio>
@@ -28,9 +29,9 @@
 #include "codec/model.h"
 #include "cohort/v1/admin.grpc.pb.h"
 #include "google/protobuf/text_format.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "model/onnx/onnx_import.h"
+#include "tools/output_format.h"
 
 namespace {
 
@@ -43,7 +44,9 @@ struct Connection {
   std::string tls_ca_file;
   std::string client_cert_file;
   std::string client_key_file;
-  bool json = false;
+  std::string output = "table";
+  bool json = false;  // the older spelling of -o json
+  cohort::ctl::OutputFormat format = cohort::ctl::OutputFormat::kTable;  // from the two above
 };
 
 std::string ReadFileOrEmpty(const std::string& path) {
@@ -81,7 +84,7 @@ class Admin {
     }
     auto admin = std::unique_ptr<Admin>(new Admin);
     admin->token_ = token;
-    admin->json_ = connection.json;
+    admin->format_ = connection.format;
     admin->stub_ = cohort::v1::AdminService::NewStub(
         grpc::CreateChannel(connection.server, credentials));
     return admin;
@@ -107,16 +110,9 @@ class Admin {
   }
 
   std::string Format(const google::protobuf::Message& message) const {
-    std::string out;
-    if (json_) {
-      google::protobuf::util::JsonPrintOptions options;
-      options.add_whitespace = false;
-      (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-      return out + "\n";
-    }
-    google::protobuf::TextFormat::PrintToString(message, &out);
-    return out;
+    return cohort::ctl::Render(message, format_);
   }
+  cohort::ctl::OutputFormat format() const { return format_; }
 
   cohort::v1::AdminService::Stub& stub() { return *stub_; }
 
@@ -137,7 +133,7 @@ class Admin {
  private:
   Admin() = default;
   std::string token_;
-  bool json_ = false;
+  cohort::ctl::OutputFormat format_ = cohort::ctl::OutputFormat::kTable;
   std::unique_ptr<cohort::v1::AdminService::Stub> stub_;
 };
 
@@ -166,14 +162,17 @@ int CreateTask(Admin& admin, const std::string& config_file, const std::string& 
   return admin.Print(admin.stub().CreateTask(admin.Context().get(), request, &task), task);
 }
 
-// A DP task's budget in a few lines, then the charged rounds, newest first. --json prints the
+// A DP task's budget in a few lines, then the charged rounds, newest first. -o json|yaml|text
+// prints the
 // task's PrivacyBudget message instead.
-int Privacy(Admin& admin, const std::string& task_id, int32_t limit, bool json) {
+int Privacy(Admin& admin, const std::string& task_id, int32_t limit) {
   cohort::v1::GetTaskRequest get;
   get.set_task_id(task_id);
   cohort::v1::Task task;
   const grpc::Status status = admin.stub().GetTask(admin.Context().get(), get, &task);
-  if (!status.ok() || json) return admin.Print(status, task.privacy());
+  if (!status.ok() || admin.format() != cohort::ctl::OutputFormat::kTable) {
+    return admin.Print(status, task.privacy());
+  }
   const cohort::v1::PrivacyBudget& p = task.privacy();
   if (p.mechanism() == cohort::v1::DP_MECHANISM_UNSPECIFIED ||
       p.mechanism() == cohort::v1::DP_MECHANISM_NONE) {
@@ -299,7 +298,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls_ca", connection.tls_ca_file, "PEM CA to verify the server (enables TLS)");
   app.add_option("--client_cert", connection.client_cert_file, "PEM client certificate (mTLS)");
   app.add_option("--client_key", connection.client_key_file, "PEM client key (mTLS)");
-  app.add_flag("--json", connection.json, "print JSON instead of protobuf text");
+  app.add_option("-o,--output", connection.output, "table (default), json, yaml or text")
+      ->check(CLI::IsMember({"table", "json", "yaml", "text"}));
+  app.add_flag("--json", connection.json, "the same as -o json");
 
   std::string task_id, config_file, reason, out_path;
   int64_t count = 0;
@@ -357,6 +358,15 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  absl::StatusOr<cohort::ctl::OutputFormat> output_format =
+      connection.json ? cohort::ctl::OutputFormat::kJson
+                      : cohort::ctl::ParseOutputFormat(connection.output);
+  if (!output_format.ok()) {
+    std::cerr << "cohortctl: " << output_format.status().message() << "\n";
+    return kExitUsage;
+  }
+  connection.format = *output_format;
+
   std::string error;
   auto admin = Admin::Connect(connection, &error);
   if (admin == nullptr) {
@@ -406,7 +416,7 @@ int main(int argc, char** argv) {
     cohort::v1::ListRoundsResponse response;
     return admin->Print(stub.ListRounds(admin->Context().get(), request, &response), response);
   }
-  if (privacy->parsed()) return Privacy(*admin, task_id, limit, connection.json);
+  if (privacy->parsed()) return Privacy(*admin, task_id, limit);
   if (watch->parsed()) return Watch(*admin, task_id);
   if (calibrate->parsed()) {
     cohort::v1::AttachCalibrationDataRequest request;
