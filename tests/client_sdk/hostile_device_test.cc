@@ -108,7 +108,7 @@ struct Honest {
   // One round with the attacker alongside; checks that it commits the SDK devices' average.
   absl::StatusOr<server::test_util::TestDevice::Result> Round(
       server::test_util::TestDevice& attacker, int64_t version) {
-    auto before = server->DownloadModel(task_id, 0);
+    auto before = server->DownloadModel(task_id, version - 1);  // the model this round trains
     REQUIRE(before.ok());
     Outcomes outcomes = RunRound(attacker);
     for (const auto& r : outcomes.sdk) {
