@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "base/address.h"
 #include "cli/conventions.h"
 #include "codec/model.h"
 #include "cohort/v1/admin.grpc.pb.h"
@@ -42,6 +43,7 @@ struct Connection {
   std::string server = "127.0.0.1:8444";
   std::string token_file;
   std::string tls_ca_file;
+  bool tls = false;  // with the system's root certificates unless tls_ca_file is given
   std::string client_cert_file;
   std::string client_key_file;
   std::string output = "table";
@@ -70,12 +72,25 @@ class Admin {
       *error = "no admin token: pass --token_file=FILE or set COHORT_ADMIN_TOKEN";
       return nullptr;
     }
+    const bool tls = connection.tls || !connection.tls_ca_file.empty();
+    if (!tls && !cohort::IsLoopbackAddress(connection.server)) {
+      *error = absl::StrCat("--server '", connection.server,
+                            "' is not a loopback address: the admin token would travel in "
+                            "plaintext; add --tls (system root certificates) or --tls_ca=FILE");
+      return nullptr;
+    }
     std::shared_ptr<grpc::ChannelCredentials> credentials;
-    if (connection.tls_ca_file.empty()) {
+    if (!tls) {
       credentials = grpc::InsecureChannelCredentials();
     } else {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = ReadFileOrEmpty(connection.tls_ca_file);
+      grpc::SslCredentialsOptions ssl;  // empty roots: gRPC's default, the system's
+      if (!connection.tls_ca_file.empty()) {
+        ssl.pem_root_certs = ReadFileOrEmpty(connection.tls_ca_file);
+        if (ssl.pem_root_certs.empty()) {
+          *error = absl::StrCat("--tls_ca: cannot read '", connection.tls_ca_file, "'");
+          return nullptr;
+        }
+      }
       if (!connection.client_cert_file.empty()) {
         ssl.pem_cert_chain = ReadFileOrEmpty(connection.client_cert_file);
         ssl.pem_private_key = ReadFileOrEmpty(connection.client_key_file);
@@ -295,6 +310,9 @@ int main(int argc, char** argv) {
   app.add_option("--server", connection.server, "admin address host:port (default 127.0.0.1:8444)");
   app.add_option("--token_file", connection.token_file,
                  "file with the admin bearer token (else $COHORT_ADMIN_TOKEN)");
+  app.add_flag("--tls", connection.tls,
+               "TLS, verifying the server with the system's root certificates (needed off "
+               "loopback)");
   app.add_option("--tls_ca", connection.tls_ca_file, "PEM CA to verify the server (enables TLS)");
   app.add_option("--client_cert", connection.client_cert_file, "PEM client certificate (mTLS)");
   app.add_option("--client_key", connection.client_key_file, "PEM client key (mTLS)");
