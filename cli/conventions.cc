@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/version.h"
 
 namespace cohort::cli {
 namespace {
@@ -29,7 +30,7 @@ std::string KnownSubcommands(const CLI::App& app) {
 
 }  // namespace
 
-std::string VersionLine(std::string_view binary) { return absl::StrCat(std::string(binary), " ", COHORT_VERSION); }
+std::string VersionLine(std::string_view binary) { return absl::StrCat(std::string(binary), " ", cohort::Version()); }
 
 void AddVersionFlag(CLI::App& app, std::string_view binary) {
   app.set_version_flag("--version", VersionLine(binary), "print the version and exit");

@@ -44,7 +44,10 @@ class CoordinatorObserver {
     (void)bytes;
   }
   // outcome: "committed" or "failed".
-  virtual void OnRoundEnded(absl::string_view outcome) { (void)outcome; }
+  virtual void OnRoundEnded(const std::string& task_id, absl::string_view outcome) {
+    (void)task_id;
+    (void)outcome;
+  }
   // An inference artifact chunk served or a download deferred; outcome: "started", "resumed"
   // or "retry_later".
   virtual void OnInferenceFetch(absl::string_view outcome) { (void)outcome; }

@@ -533,7 +533,9 @@ void TaskRunner::EndRound(absl::Time now) {
       COHORT_LOG_WARN("cannot record participation task={} error={}", task_id(), s.ToString());
     }
   }
-  if (observer_ != nullptr) observer_->OnRoundEnded(committed ? "committed" : "failed");
+  if (observer_ != nullptr) {
+    observer_->OnRoundEnded(task_id(), committed ? "committed" : "failed");
+  }
   Emit(committed ? RoundEvent::KIND_ROUND_COMMITTED : RoundEvent::KIND_ROUND_FAILED, now,
        committed ? absl::StrCat("model version ", model_->version()) : current_->failure_reason());
   recent_.push_back(std::move(current_));

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "cohort/v1/round.pb.h"
 
 namespace cohort::server {
@@ -38,7 +39,7 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                  .Register(registry)),
       rounds_(prometheus::BuildCounter()
                   .Name("cohort_rounds_total")
-                  .Help("Rounds ended, by outcome")
+                  .Help("Rounds ended, by task and outcome")
                   .Register(registry)),
       inference_fetches_(prometheus::BuildCounter()
                              .Name("cohort_inference_fetches_total")
@@ -61,7 +62,15 @@ PrometheusMetrics::PrometheusMetrics(prometheus::Registry& registry)
                    .Name("cohort_parked_long_polls")
                    .Help("WaitForPhase calls currently parked")
                    .Register(registry)
-                   .Add({})) {}
+                   .Add({})) {
+  // The usual build_info idiom: constant 1, the facts in labels, joined onto alerts by instance.
+  prometheus::BuildGauge()
+      .Name("cohort_build_info")
+      .Help("The running build: always 1, its version in a label")
+      .Register(registry)
+      .Add({{"version", cohort::Version()}})
+      .Set(1);
+}
 
 void PrometheusMetrics::OnCheckIn(absl::string_view outcome) {
   checkins_.Add({{"outcome", std::string(outcome)}}).Increment();
@@ -80,8 +89,8 @@ void PrometheusMetrics::OnBytes(absl::string_view direction, int64_t bytes) {
   bytes_.Add({{"direction", std::string(direction)}}).Increment(static_cast<double>(bytes));
 }
 
-void PrometheusMetrics::OnRoundEnded(absl::string_view outcome) {
-  rounds_.Add({{"outcome", std::string(outcome)}}).Increment();
+void PrometheusMetrics::OnRoundEnded(const std::string& task_id, absl::string_view outcome) {
+  rounds_.Add({{"task", task_id}, {"outcome", std::string(outcome)}}).Increment();
 }
 
 void PrometheusMetrics::OnInferenceFetch(absl::string_view outcome) {

@@ -37,7 +37,7 @@ class PrometheusMetrics : public CoordinatorObserver {
   void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
                      int32_t dropped) override;
   void OnBytes(absl::string_view direction, int64_t bytes) override;
-  void OnRoundEnded(absl::string_view outcome) override;
+  void OnRoundEnded(const std::string& task_id, absl::string_view outcome) override;
   void OnInferenceFetch(absl::string_view outcome) override;
   void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
                       double epsilon_budget) override;

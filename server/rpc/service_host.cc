@@ -35,8 +35,8 @@ class FanOutObserver : public CoordinatorObserver {
                       double epsilon_budget) override {
     if (metrics_ != nullptr) metrics_->OnPrivacySpent(task_id, epsilon_spent, epsilon_budget);
   }
-  void OnRoundEnded(absl::string_view outcome) override {
-    if (metrics_ != nullptr) metrics_->OnRoundEnded(outcome);
+  void OnRoundEnded(const std::string& task_id, absl::string_view outcome) override {
+    if (metrics_ != nullptr) metrics_->OnRoundEnded(task_id, outcome);
   }
   void OnInferenceFetch(absl::string_view outcome) override {
     if (metrics_ != nullptr) metrics_->OnInferenceFetch(outcome);

@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "model/zoo.h"
 #include "prometheus/metric_family.h"
 #include "tests/server/loopback_server.h"
@@ -140,8 +141,11 @@ TEST_CASE("Metrics_AreExactlyTheDocumentedOnesWithTheirTypesLabelsAndValues") {
   }
 
   CHECK(values["cohort_checkins_total"]["outcome=accepted,"].counter.value == 6);
-  CHECK(values["cohort_rounds_total"]["outcome=committed,"].counter.value == 1);
-  CHECK(values["cohort_rounds_total"].count("outcome=failed,") == 0);
+  const std::string task_label = absl::StrCat("task=", task->task_id(), ",");
+  CHECK(values["cohort_rounds_total"]["outcome=committed," + task_label].counter.value == 1);
+  CHECK(values["cohort_rounds_total"].size() == 1);  // nothing failed, no other task ended
+  CHECK(values["cohort_build_info"][absl::StrCat("version=", cohort::Version(), ",")]
+            .gauge.value == 1);
   CHECK(values["cohort_dropouts_total"]["phase=masked_input,"].counter.value == 1);
   CHECK(values["cohort_dropouts_total"].size() == 1);
   for (const char* phase :

@@ -37,10 +37,14 @@ class RecordingObserver : public CoordinatorObserver {
   void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration, int32_t dropped) override {
     dropouts[phase] += dropped;
   }
-  void OnRoundEnded(absl::string_view outcome) override { ended.emplace_back(outcome); }
+  void OnRoundEnded(const std::string& task_id, absl::string_view outcome) override {
+    ended.emplace_back(outcome);
+    ended_by_task[task_id].emplace_back(outcome);
+  }
 
   std::vector<cohort::v1::RoundEvent> events;
   std::vector<std::string> changed;
+  std::map<std::string, std::vector<std::string>> ended_by_task;
   std::map<std::string, int> checkins;
   std::map<cohort::v1::RoundPhase, int> dropouts;
   std::vector<std::string> ended;
