@@ -21,6 +21,9 @@ std::string HostOfAddress(std::string_view address) {
 }
 
 bool IsLoopbackAddress(std::string_view address) {
+  // gRPC's ipv4:/ipv6: schemes take a comma-separated list; one non-loopback entry is enough to
+  // leave the machine, so a list never counts as loopback.
+  if (address.find(',') != std::string_view::npos) return false;
   if (address.starts_with("unix:")) return true;
   const std::string host = HostOfAddress(address);
   if (host == "localhost") return true;

@@ -27,6 +27,8 @@ TEST_CASE("IsLoopbackAddress_KnowsTheLoopbackForms") {
   CHECK_FALSE(IsLoopbackAddress("10.0.0.1:1"));
   CHECK_FALSE(IsLoopbackAddress("127.example.com:1"));  // a name anyone can point anywhere
   CHECK_FALSE(IsLoopbackAddress("localhost.example.com:1"));
+  CHECK_FALSE(IsLoopbackAddress("ipv6:[::1]:1,[2001:db8::1]:443"));  // a list that leaves
+  CHECK_FALSE(IsLoopbackAddress("ipv4:127.0.0.1:1,127.0.0.2:1"));
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ for o in $OPTIMIZERS; do
     }
     END {
       for (i = (n > 10 ? n - 9 : 1); i <= n; i++) { sum += last[i]; k++ }
+      if (n == 0) { printf "| %s | not reached | - | - | - | 0 |\n", name; exit }
       printf "| %s | %s | %.2f%% | %.2f%% | %.2f%% | %d |\n", name,
         reached == "" ? "not reached" : reached, 100 * best, 100 * acc, 100 * sum / k, n
     }' "$OUT/$o/metrics.csv"

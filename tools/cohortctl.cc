@@ -231,7 +231,9 @@ int Watch(Admin& admin, const std::string& task_id) {
   auto reader = admin.stub().WatchEvents(context.get(), request);
   cohort::v1::RoundEvent event;
   while (reader->Read(&event)) std::cout << admin.Format(event) << std::flush;
-  return admin.Print(reader->Finish(), cohort::v1::RoundEvent());
+  const grpc::Status finished = reader->Finish();
+  if (finished.ok()) return 0;  // the server closed the stream (shutting down)
+  return admin.Print(finished, cohort::v1::RoundEvent());
 }
 
 // Writes `bytes` to `path` through a temporary file renamed into place, so a failure never
@@ -316,8 +318,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls_ca", connection.tls_ca_file, "PEM CA to verify the server (enables TLS)");
   app.add_option("--client_cert", connection.client_cert_file, "PEM client certificate (mTLS)");
   app.add_option("--client_key", connection.client_key_file, "PEM client key (mTLS)");
-  app.add_option("-o,--output", connection.output, "table (default), json, yaml or text")
-      ->check(CLI::IsMember({"table", "json", "yaml", "text"}));
+  app.add_option("-o,--output", connection.output, "table (default), json, yaml or text");
   app.add_flag("--json", connection.json, "the same as -o json");
 
   std::string task_id, config_file, reason, out_path;

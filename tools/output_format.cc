@@ -1,6 +1,8 @@
 #include "tools/output_format.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -60,8 +62,37 @@ std::string RoundCell(const cohort::v1::Task& task) {
                       PhaseName(task.current_round().phase()));
 }
 
+// A YAML double-quoted scalar: its own escapes for quotes, backslashes and control bytes;
+// UTF-8 passes through (CEscape's octal and \' escapes are not YAML).
 std::string Quoted(const std::string& s) {
-  return absl::StrCat("\"", absl::CEscape(s), "\"");
+  std::string out = "\"";
+  for (const char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          absl::StrAppend(&out, absl::StrFormat("\\x%02x", byte));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// The shortest decimal that reads back as the same double; YAML's names for the rest.
+template <typename Float>
+std::string Number(Float value) {
+  if (std::isnan(value)) return ".nan";
+  if (std::isinf(value)) return value > 0 ? ".inf" : "-.inf";
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
 }
 
 void AppendYaml(const Message& message, int indent, std::string* out);
@@ -83,11 +114,11 @@ std::string ScalarYaml(const Message& message, const FieldDescriptor* field, int
       return absl::StrCat(repeated ? r->GetRepeatedUInt64(message, field, index)
                                    : r->GetUInt64(message, field));
     case FieldDescriptor::CPPTYPE_DOUBLE:
-      return absl::StrCat(repeated ? r->GetRepeatedDouble(message, field, index)
-                                   : r->GetDouble(message, field));
+      return Number(repeated ? r->GetRepeatedDouble(message, field, index)
+                             : r->GetDouble(message, field));
     case FieldDescriptor::CPPTYPE_FLOAT:
-      return absl::StrCat(repeated ? r->GetRepeatedFloat(message, field, index)
-                                   : r->GetFloat(message, field));
+      return Number(repeated ? r->GetRepeatedFloat(message, field, index)
+                             : r->GetFloat(message, field));  // float's shortest, not double's
     case FieldDescriptor::CPPTYPE_BOOL:
       return (repeated ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
                  ? "true"
@@ -260,7 +291,7 @@ std::string Render(const Message& message, OutputFormat format) {
     case OutputFormat::kJson: {
       std::string out;
       google::protobuf::util::JsonPrintOptions options;
-      options.add_whitespace = true;
+      options.add_whitespace = false;  // one object per line, as --json always printed
       (void)google::protobuf::util::MessageToJsonString(message, &out, options);
       return out;
     }

@@ -1,5 +1,6 @@
 #include "tools/output_format.h"
 
+#include <limits>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -107,6 +108,14 @@ TEST_CASE("ToYaml_NestsMessagesListsRepeatedsQuotesStringsAndWritesIsoTimes") {
         "- round_number: 2\n"
         "  phase: ROUND_PHASE_COMMITTED\n");
   CHECK(ToYaml(cohort::v1::ListRoundsResponse()) == "{}\n");
+
+  cohort::v1::RoundSummary odd;
+  odd.set_failure_reason("don't \"stop\"\n\xc3\xa9t\xc3\xa9");  // quotes, newline, UTF-8
+  CHECK(ToYaml(odd) == "failure_reason: \"don't \\\"stop\\\"\\n\xc3\xa9t\xc3\xa9\"\n");
+  cohort::v1::PrivacyBudget budget;
+  budget.set_epsilon_spent(0.1 + 0.2);  // 0.30000000000000004, not 6 digits
+  budget.set_delta(std::numeric_limits<double>::infinity());
+  CHECK(ToYaml(budget) == "delta: .inf\nepsilon_spent: 0.30000000000000004\n");
 }
 
 TEST_CASE("ParseOutputFormat_KnowsFourAndNamesThemOtherwise") {
@@ -121,7 +130,9 @@ TEST_CASE("Render_TableFallsBackToYamlForMessagesWithoutAView") {
   cohort::v1::PrivacyBudget budget;
   budget.set_epsilon_spent(1.5);
   CHECK(Render(budget, OutputFormat::kTable) == "epsilon_spent: 1.5\n");
-  CHECK_THAT(Render(RunningTask(), OutputFormat::kJson), Catch::Contains("\"taskId\": \"fmnist-7\""));
+  const std::string json = Render(RunningTask(), OutputFormat::kJson);
+  CHECK_THAT(json, Catch::Contains("\"taskId\":\"fmnist-7\""));
+  CHECK(json.find('\n') == std::string::npos);  // one object per line for line-based readers
 }
 
 }  // namespace

@@ -28,7 +28,6 @@ namespace cohort::client {
 namespace internal {
 namespace {
 
-// The host part of "host:port", "[v6]:port" or "dns:///host:port".
 // The app's own key check (Config::peer_key_verifier) as a verifier.
 class FunctionVerifier final : public secagg::KeyAuthenticityVerifier {
  public:

@@ -130,6 +130,7 @@ TEST_CASE("Round_CommitsTheWeightedAverageThroughOneAtomicStoreCommit") {
   CHECK(task->state() == cohort::v1::TASK_STATE_IDLE);
   CHECK(f.store.participation().size() == 3);
   CHECK(f.observer.ended == std::vector<std::string>{"committed"});
+  CHECK(f.observer.ended_by_task[task_id] == std::vector<std::string>{"committed"});  // labelled
 }
 
 TEST_CASE("GetModel_VersionZeroIsTheInitialModelAndNoVersionIsTheLatest") {

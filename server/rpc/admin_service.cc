@@ -74,8 +74,14 @@ class EventWatcher : public grpc::ServerWriteReactor<cohort::v1::RoundEvent> {
     absl::MutexLock lock(&mu_);
     held_ = false;
     if (finished_) return;
+    // The snapshot is kept whole; past the bound the oldest live events go, as in Push.
+    const size_t live = queue_.size();
     queue_.insert(queue_.begin(), snapshot.begin(), snapshot.end());
-    while (queue_.size() > kMaxQueuedEvents) queue_.pop_back();
+    const size_t excess = std::min(live, queue_.size() > kMaxQueuedEvents
+                                             ? queue_.size() - kMaxQueuedEvents
+                                             : size_t{0});
+    const auto first_live = queue_.begin() + static_cast<std::ptrdiff_t>(snapshot.size());
+    queue_.erase(first_live, first_live + static_cast<std::ptrdiff_t>(excess));
     MaybeWriteLocked();
   }
   void End(const grpc::Status& status) {

@@ -51,7 +51,7 @@ TEST_CASE("Cohortctl_RefusesPlaintextOffLoopbackAndAnUnknownOutputFormat") {
   CHECK(output.find("--tls") != std::string::npos);
   std::tie(code, output) = Run({COHORTCTL_BINARY, "-o", "xml", token, "list-tasks"});
   CHECK(code == 2);
-  CHECK(output.find("xml") != std::string::npos);
+  CHECK(output.find("-o 'xml': expected table, json, yaml or text") != std::string::npos);
 }
 
 TEST_CASE("CohortSim_RefusesPlaintextOffLoopbackBeforeConnecting") {

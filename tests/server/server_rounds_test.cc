@@ -90,6 +90,9 @@ RoundRun RunOneRound(LoopbackServer& server, const cohort::v1::TaskConfig& confi
   REQUIRE(server.StartRounds(task->task_id(), 1).ok());
   run.outcome = RunDevices(server, devices, stalled);
   auto ended = server.WaitForRoundsEnded(task->task_id(), 1, absl::Seconds(60));
+  for (const auto& result : run.outcome.results) {
+    UNSCOPED_INFO("device: " << (result.ok() ? "ran" : result.status().ToString()));  // if stuck
+  }
   REQUIRE(ended.ok());
   run.task = *ended;
   auto after = server.LatestModel(task->task_id());

@@ -143,8 +143,11 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
 
   // Check in until accepted (tests retry quickly instead of honouring the retry window).
   std::string token;
+  std::string last_refusal = "no answer";  // says why, should a test time out here
   while (true) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("never accepted");
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("never accepted; last answer: ", last_refusal));
+    }
     cohort::v1::CheckInRequest request;
     request.set_population(options_.population);
     request.set_device_id(options_.device_id);
@@ -175,6 +178,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
       result.round_id = response.accepted().round_id();
       break;
     }
+    last_refusal = response.retry_later().reason();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   result.accepted = true;
