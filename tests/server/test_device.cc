@@ -146,7 +146,8 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
   std::string last_refusal = "no answer";  // says why, should a test time out here
   while (true) {
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("never accepted; last answer: ", last_refusal));
+      return absl::DeadlineExceededError(
+          absl::StrCat("never accepted; last answer: ", last_refusal));
     }
     cohort::v1::CheckInRequest request;
     request.set_population(options_.population);
