@@ -530,7 +530,7 @@ absl::StatusOr<CheckInResponse> Coordinator::CheckIn(const cohort::v1::CheckInRe
       continue;
     }
     // Supply of devices that could take part (eligible, not cooling down), for pace steering.
-    runner->arrivals().Observe(now);
+    runner->ObserveArrival(pseudonym, now);
     Round* round = runner->current();
     if (round == nullptr || round->phase() != cohort::v1::ROUND_PHASE_FORMING ||
         round->open_slots() == 0) {

@@ -22,6 +22,21 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+TEST_CASE("CheckIn_ADeviceRepeatingItsCheckIn_IsOneDeviceOfSupplyAndThinsNoOne") {
+  // Before the round opens, one device checks in 500 times (a hostile or impatient one, or a
+  // test device that ignores its retry window). Counted each time, it would look like a
+  // population of 500 and the next ten devices would be admitted with p = 10/500.
+  Fixture f;
+  constexpr int kTarget = 10;
+  const std::string task_id = f.Create(PlainConfig(kTarget, 8));
+  for (int i = 0; i < 500; ++i) CHECK(f.CheckIn(0).has_retry_later());
+  f.Start(task_id, 1);
+  int admitted = 0;
+  for (int device = 1; device <= kTarget; ++device) admitted += f.CheckIn(device).has_accepted();
+  CHECK(admitted == kTarget);
+  CHECK(f.observer.checkins.count("not_sampled") == 0);
+}
+
 TEST_CASE("CheckIn_PopulationFarAboveTheTarget_ThinsAdmissionAndSpreadsTheReturns") {
   // 20 new devices a second, for a round of 10 that forms for 60 s: about 1,200 arrive while it
   // forms, 120 times what it needs. The arrivals of the minute before the round opens teach the

@@ -38,6 +38,7 @@ class ArrivalRate {
   void Observe(absl::Time now);
   // Check-ins per second as of `now`.
   double PerSecond(absl::Time now) const;
+  absl::Duration time_constant() const { return tau_; }
   // Estimated number of devices that checked in during the last `tau` (rate * tau).
   double RecentPopulation(absl::Time now) const;
 

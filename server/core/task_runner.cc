@@ -208,6 +208,28 @@ bool TaskRunner::CatchUpWithStore() {
   return !task_unsaved_;
 }
 
+void TaskRunner::ObserveArrival(const std::string& pseudonym, absl::Time now) {
+  const absl::Duration tau = arrivals_.time_constant();
+  auto [it, inserted] = last_arrival_.try_emplace(pseudonym, now);
+  if (!inserted) {
+    if (now - it->second < tau) return;
+    it->second = now;
+  }
+  arrivals_.Observe(now);
+  // Forget devices not counted for a time constant; sweeping when the map has doubled keeps
+  // the cost amortized O(1) and the map near one time constant of distinct arrivals.
+  if (last_arrival_.size() > 2 * last_arrival_swept_size_ + 1024) {
+    for (auto entry = last_arrival_.begin(); entry != last_arrival_.end();) {
+      if (now - entry->second >= tau) {
+        last_arrival_.erase(entry++);
+      } else {
+        ++entry;
+      }
+    }
+    last_arrival_swept_size_ = last_arrival_.size();
+  }
+}
+
 RoundEvent TaskRunner::MakeEvent(RoundEvent::Kind kind, absl::Time now,
                                  const std::string& message, const Round* round) const {
   RoundEvent event;

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -105,6 +106,10 @@ class TaskRunner {
   void Sync(absl::Time now);
 
   ArrivalRate& arrivals() { return arrivals_; }
+  // Counts a check-in of `pseudonym` in arrivals() unless that device was counted within the
+  // estimate's time constant: a device that repeats its check-in, or ignores its retry window,
+  // is one device of supply, and cannot thin everyone else's admission.
+  void ObserveArrival(const std::string& pseudonym, absl::Time now);
   // The task's inference artifacts, republished after each commit.
   InferencePublisher& publisher() { return publisher_; }
 
@@ -158,6 +163,8 @@ class TaskRunner {
   std::unique_ptr<Round> current_;
   std::deque<std::unique_ptr<Round>> recent_;  // ended rounds, newest last
   ArrivalRate arrivals_;
+  absl::flat_hash_map<std::string, absl::Time> last_arrival_;  // pseudonym -> when counted
+  size_t last_arrival_swept_size_ = 0;
   InferencePublisher publisher_;
   std::deque<cohort::v1::RoundSummary> unsaved_rounds_;
   bool task_unsaved_ = false;
