@@ -92,6 +92,9 @@ absl::Status Server::Start() {
                  &admin_server_, &admin_port_}}) {
     COHORT_ASSIGN_OR_RETURN(auto credentials, MakeCredentials(options_, endpoint.admin));
     grpc::ServerBuilder builder;
+    // gRPC sets SO_REUSEPORT by default, so a second server on a bound port would start without
+    // a word and take half its connections; a port already in use must fail the start instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddListeningPort(endpoint.address, credentials, endpoint.port);
     builder.RegisterService(endpoint.service);
     *endpoint.server = builder.BuildAndStart();

@@ -102,6 +102,32 @@ TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
   CHECK_THAT(server->Output(), Catch::Contains("stopped"));
 }
 
+TEST_CASE("CohortServer_RefusesAPortAnotherServerAlreadyListensOn") {
+  // gRPC's default SO_REUSEPORT would let the second server share the port and take half of
+  // the first one's device connections; it must fail to start, naming the address.
+  TempDir dir;
+  std::ofstream(dir.File("token")) << kToken << "\n";
+  auto first = Subprocess::Start({COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:0",
+                                  "--admin_listen=127.0.0.1:0",
+                                  "--admin_token_file=" + dir.File("token"),
+                                  "--port_file=" + dir.File("ports")});
+  REQUIRE(first.ok());
+  const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
+  REQUIRE(ports.ok());
+  const int device_port = PortFrom(*ports, "device_port");
+  REQUIRE(device_port > 0);
+
+  const std::string taken = "127.0.0.1:" + std::to_string(device_port);
+  const auto second = RunToCompletion({COHORT_SERVER_BINARY, "serve", "--device_listen=" + taken,
+                                       "--admin_listen=127.0.0.1:0",
+                                       "--admin_token_file=" + dir.File("token")},
+                                      absl::Seconds(30));
+  REQUIRE(second.ok());
+  CHECK(second->first != 0);
+  CHECK_THAT(second->second, Catch::Contains("cannot listen on '" + taken + "'"));
+  CHECK(CheckHealth(device_port, "") == HealthCheckResponse::SERVING);  // the first one is fine
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});

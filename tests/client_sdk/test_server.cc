@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(const std::string&
   if (!host.ok()) return host.status();
   test->host_ = *std::move(host);
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // never share a port (loopback_server.cc)
   // One listener for both services: the SDK only talks to the device service.
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &test->port_);
   builder.RegisterService(test->host_->device_service());

@@ -37,6 +37,9 @@ absl::StatusOr<std::unique_ptr<LoopbackServer>> LoopbackServer::Start(absl::Dura
   if (!host.ok()) return host.status();
   server->host_ = std::move(*host);
   grpc::ServerBuilder builder;
+  // No SO_REUSEPORT: another test's server started on a probed "free" port must not end up
+  // sharing this one and receiving half of its devices' connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->host_->device_service());
   builder.RegisterService(server->host_->admin_service());
