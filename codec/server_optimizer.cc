@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "codec/learning_rate_decay.h"
 #include "codec/model.h"
 
 namespace cohort::codec {
@@ -73,7 +74,7 @@ absl::StatusOr<OptimizerStep> NextStep(const cohort::v1::Model& model,
 
 class FedAvg final : public ServerOptimizer {
  public:
-  FedAvg(int64_t n, double learning_rate) : n_(n), learning_rate_(learning_rate) {}
+  FedAvg(int64_t n, LearningRateDecay rate) : n_(n), rate_(rate) {}
   OptimizerKind kind() const override { return ServerOptimizerConfig::KIND_FEDAVG; }
   int64_t num_parameters() const override { return n_; }
   OptimizerState InitialState() const override { return {}; }
@@ -81,20 +82,21 @@ class FedAvg final : public ServerOptimizer {
                                       const OptimizerState& state) const override {
     COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
     COHORT_RETURN_IF_ERROR(CheckStateSize(state, 0, 0));
+    const double learning_rate = rate_.RateAt(state.steps);
     for (size_t i = 0; i < x.size(); ++i)
-      x[i] = static_cast<float>(x[i] + learning_rate_ * delta[i]);
+      x[i] = static_cast<float>(x[i] + learning_rate * delta[i]);
     return NextStep(model, x, state);
   }
 
  private:
   int64_t n_;
-  double learning_rate_;
+  LearningRateDecay rate_;
 };
 
 class FedAvgM final : public ServerOptimizer {
  public:
-  FedAvgM(int64_t n, double learning_rate, double momentum)
-      : n_(n), learning_rate_(learning_rate), momentum_(momentum) {}
+  FedAvgM(int64_t n, LearningRateDecay rate, double momentum)
+      : n_(n), rate_(rate), momentum_(momentum) {}
   OptimizerKind kind() const override { return ServerOptimizerConfig::KIND_FEDAVGM; }
   int64_t num_parameters() const override { return n_; }
   OptimizerState InitialState() const override {
@@ -107,26 +109,28 @@ class FedAvgM final : public ServerOptimizer {
     COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
     COHORT_RETURN_IF_ERROR(CheckStateSize(state, static_cast<size_t>(n_), 0));
     OptimizerState next = state;
+    const double learning_rate = rate_.RateAt(state.steps);
     for (size_t i = 0; i < x.size(); ++i) {
       next.first[i] = momentum_ * state.first[i] + delta[i];
-      x[i] = static_cast<float>(x[i] + learning_rate_ * next.first[i]);
+      x[i] = static_cast<float>(x[i] + learning_rate * next.first[i]);
     }
     return NextStep(model, x, std::move(next));
   }
 
  private:
   int64_t n_;
-  double learning_rate_;
+  LearningRateDecay rate_;
   double momentum_;
 };
 
 // FedAdagrad, FedAdam and FedYogi differ only in how v moves.
 class Adaptive final : public ServerOptimizer {
  public:
-  Adaptive(OptimizerKind kind, int64_t n, const ServerOptimizerConfig& config)
+  Adaptive(OptimizerKind kind, int64_t n, LearningRateDecay rate,
+           const ServerOptimizerConfig& config)
       : kind_(kind),
         n_(n),
-        learning_rate_(config.learning_rate()),
+        rate_(rate),
         beta1_(config.beta1()),
         beta2_(config.beta2()),
         tau_(config.tau()) {}
@@ -143,6 +147,7 @@ class Adaptive final : public ServerOptimizer {
     COHORT_ASSIGN_OR_RETURN(std::vector<float> x, CheckedParameters(model, delta, n_));
     COHORT_RETURN_IF_ERROR(CheckStateSize(state, static_cast<size_t>(n_), static_cast<size_t>(n_)));
     OptimizerState next = state;
+    const double learning_rate = rate_.RateAt(state.steps);
     for (size_t i = 0; i < x.size(); ++i) {
       const double d = delta[i];
       const double d2 = d * d;
@@ -160,7 +165,7 @@ class Adaptive final : public ServerOptimizer {
           v = v - (1 - beta2_) * d2 * (v > d2 ? 1.0 : v < d2 ? -1.0 : 0.0);
           break;
       }
-      x[i] = static_cast<float>(x[i] + learning_rate_ * m / (std::sqrt(v) + tau_));
+      x[i] = static_cast<float>(x[i] + learning_rate * m / (std::sqrt(v) + tau_));
     }
     return NextStep(model, x, std::move(next));
   }
@@ -168,7 +173,8 @@ class Adaptive final : public ServerOptimizer {
  private:
   OptimizerKind kind_;
   int64_t n_;
-  double learning_rate_, beta1_, beta2_, tau_;
+  LearningRateDecay rate_;
+  double beta1_, beta2_, tau_;
 };
 
 bool InUnitInterval(double x) { return x >= 0 && x < 1; }
@@ -200,6 +206,8 @@ absl::StatusOr<ServerOptimizerConfig> ValidateServerOptimizerConfig(ServerOptimi
   if (!(config.learning_rate() > 0) || !std::isfinite(config.learning_rate())) {
     return Invalid("learning_rate", "finite and > 0", config.learning_rate());
   }
+  COHORT_RETURN_IF_ERROR(
+      LearningRateDecay::Create(config.learning_rate(), config.decay()).status());
   // A hyper-parameter of another kind does nothing here: refuse it rather than ignore it.
   if (kind == ServerOptimizerConfig::KIND_FEDAVGM) {
     if (config.momentum() == 0) config.set_momentum(OptimizerDefaults::kMomentum);
@@ -241,13 +249,15 @@ absl::StatusOr<std::unique_ptr<ServerOptimizer>> CreateServerOptimizer(
   }
   COHORT_ASSIGN_OR_RETURN(const ServerOptimizerConfig config,
                           ValidateServerOptimizerConfig(requested));
+  COHORT_ASSIGN_OR_RETURN(const LearningRateDecay rate,
+                          LearningRateDecay::Create(config.learning_rate(), config.decay()));
   switch (config.kind()) {
     case ServerOptimizerConfig::KIND_FEDAVG:
-      return std::make_unique<FedAvg>(num_parameters, config.learning_rate());
+      return std::make_unique<FedAvg>(num_parameters, rate);
     case ServerOptimizerConfig::KIND_FEDAVGM:
-      return std::make_unique<FedAvgM>(num_parameters, config.learning_rate(), config.momentum());
+      return std::make_unique<FedAvgM>(num_parameters, rate, config.momentum());
     default:
-      return std::make_unique<Adaptive>(config.kind(), num_parameters, config);
+      return std::make_unique<Adaptive>(config.kind(), num_parameters, rate, config);
   }
 }
 

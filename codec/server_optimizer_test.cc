@@ -252,6 +252,53 @@ TEST_CASE("StateProto_RoundTripsAndRefusesAnotherKindOrSize") {
   CHECK(StateFromProto(*small, proto).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
+// FedAvg at rate 1 falling linearly to 0 over two steps: rates 1, 0.5, then 0 for good.
+ServerOptimizerConfig LinearlyDecayingFedAvg() {
+  ServerOptimizerConfig config = Config(ServerOptimizerConfig::KIND_FEDAVG, 1.0);
+  config.mutable_decay()->set_kind(cohort::v1::LearningRateDecay::KIND_LINEAR);
+  config.mutable_decay()->set_steps(2);
+  return config;
+}
+
+TEST_CASE("Decay_EachStepUsesTheRateOfTheStepsBeforeIt") {
+  auto x = Run(*Make(LinearlyDecayingFedAvg(), 1), {0}, {{1}, {1}, {1}, {1}});
+  CHECK(x[0][0] == Approx(1.0));
+  CHECK(x[1][0] == Approx(1.5));
+  CHECK(x[2][0] == Approx(1.5));
+  CHECK(x[3][0] == Approx(1.5));
+}
+
+TEST_CASE("Decay_ScalesTheAdaptiveStepAndFedAvgMsVelocityStep") {
+  // Same deltas, same state: a rate halved at step 1 halves the move of step 2.
+  for (ServerOptimizerConfig::Kind kind :
+       {ServerOptimizerConfig::KIND_FEDAVGM, ServerOptimizerConfig::KIND_FEDADAM}) {
+    ServerOptimizerConfig constant = Config(kind, 0.1);
+    ServerOptimizerConfig decaying = constant;
+    decaying.mutable_decay()->set_kind(cohort::v1::LearningRateDecay::KIND_LINEAR);
+    decaying.mutable_decay()->set_steps(2);
+    auto c = Run(*Make(constant, 1), {0}, {{0.5f}, {0.25f}});
+    auto d = Run(*Make(decaying, 1), {0}, {{0.5f}, {0.25f}});
+    INFO(ServerOptimizerConfig::Kind_Name(kind));
+    CHECK(d[0][0] == Approx(c[0][0]));
+    CHECK(d[1][0] - d[0][0] == Approx((c[1][0] - c[0][0]) / 2).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("Decay_AfterTheStateIsStoredAndRestored_GoesOnFromTheStoredStep") {
+  // A restarted server rebuilds the optimizer and reads its state back: the schedule resumes at
+  // step 1 (rate 0.5), not at step 0 (rate 1).
+  auto before = Make(LinearlyDecayingFedAvg(), 1);
+  auto first = before->Apply(ModelOf({0}, 0), std::vector<float>{1}, before->InitialState());
+  REQUIRE(first.ok());
+  const cohort::v1::ServerOptimizerState stored = StateToProto(before->kind(), first->state);
+  auto after = Make(LinearlyDecayingFedAvg(), 1);
+  auto restored = StateFromProto(*after, stored);
+  REQUIRE(restored.ok());
+  auto second = after->Apply(first->model, std::vector<float>{1}, *restored);
+  REQUIRE(second.ok());
+  CHECK(Values(second->model)[0] == Approx(1.5));
+}
+
 TEST_CASE("Validate_FillsEachKindsDefaults") {
   auto plain = ValidateServerOptimizerConfig(ServerOptimizerConfig());
   REQUIRE(plain.ok());
@@ -291,6 +338,10 @@ TEST_CASE("Validate_RefusesBadHyperParametersNamingTheField") {
   cases.push_back({with(C::KIND_FEDADAGRAD, [](C& c) { c.set_beta2(0.99); }), "beta2"});
   cases.push_back({with(C::KIND_FEDADAM, [](C& c) { c.set_tau(-1e-3); }), "tau"});
   cases.push_back({with(C::KIND_FEDAVG, [](C& c) { c.set_tau(1e-3); }), "tau"});
+  cases.push_back({with(C::KIND_FEDADAM, [](C& c) {
+                     c.mutable_decay()->set_kind(cohort::v1::LearningRateDecay::KIND_COSINE);
+                   }),
+                   "decay.steps"});
   for (const Case& c : cases) {
     auto s = ValidateServerOptimizerConfig(c.config).status();
     INFO(c.config.ShortDebugString() << " -> " << s.ToString());

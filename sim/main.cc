@@ -68,8 +68,9 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--model", o.model,
                  "mlp (one hidden ReLU layer), softmax (regression), cnn (two conv + pool "
                  "stages and a dense hidden layer, 56,714 parameters; its own defaults: 100 "
-                 "rounds, 1 local epoch of batch 16, fedadam at server learning rate 0.02) or the path of an "
-                 ".onnx file ([N,1,28,28] or [N,784] in, 10 classes out)")
+                 "rounds, 1 local epoch of batch 16, fedadam at server learning rate 0.02 "
+                 "with cosine decay to a tenth) or the path of an .onnx file ([N,1,28,28] or "
+                 "[N,784] in, 10 classes out)")
       ->capture_default_str();
   app.add_option("--hidden", o.hidden, "MLP hidden width")->capture_default_str();
   app.add_option("--holdout", o.holdout,
@@ -90,6 +91,13 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadagrad", "fedadam", "fedyogi"}))
       ->capture_default_str();
   app.add_option("--server_momentum", o.server_momentum, "FedAvgM server momentum")
+      ->capture_default_str();
+  app.add_option("--server_lr_decay", o.server_lr_decay,
+                 "Server learning-rate decay over --rounds: constant, cosine or linear")
+      ->check(CLI::IsMember({"constant", "cosine", "linear"}))
+      ->capture_default_str();
+  app.add_option("--server_lr_final_fraction", o.server_lr_final_fraction,
+                 "With a decay: the last round's server learning rate as a fraction of the first")
       ->capture_default_str();
   app.add_option("--server_tau", o.server_tau,
                  "Adaptivity tau of the adaptive optimizers (0 = the server's 1e-3)")
@@ -182,6 +190,7 @@ void ApplyModelRecipe(const CLI::App& app, cohort::sim::SimOptions& o) {
   if (app.count("--local_epochs") == 0) o.local_epochs = recipe.local_epochs;
   if (app.count("--client_lr") == 0) o.client_lr = recipe.client_lr;
   if (app.count("--batch_size") == 0) o.batch_size = recipe.batch_size;
+  if (app.count("--server_lr_decay") == 0) o.server_lr_decay = recipe.server_lr_decay;
   if (app.count("--optimizer") == 0) {
     o.optimizer = recipe.optimizer;
     if (app.count("--server_lr") == 0) o.server_lr = recipe.server_lr;

@@ -1,5 +1,6 @@
 #include "sim/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -48,6 +49,7 @@ ModelRecipe DefaultRecipe(const std::string& model) {
     recipe.batch_size = 16;
     recipe.optimizer = "fedadam";
     recipe.server_lr = 0.02;
+    recipe.server_lr_decay = "cosine";
   }
   return recipe;
 }
@@ -145,6 +147,13 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (o.batch_size < 1) return Bad("batch_size", ">= 1", absl::StrCat(o.batch_size));
   if (!(o.client_lr > 0.0)) return Bad("client_lr", "> 0", absl::StrCat(o.client_lr));
   if (!(o.server_lr >= 0.0)) return Bad("server_lr", ">= 0", absl::StrCat(o.server_lr));
+  if (o.server_lr_decay != "constant" && o.server_lr_decay != "cosine" &&
+      o.server_lr_decay != "linear") {
+    return Bad("server_lr_decay", "constant, cosine or linear", o.server_lr_decay);
+  }
+  if (!(o.server_lr_final_fraction >= 0.0 && o.server_lr_final_fraction <= 1.0)) {
+    return Bad("server_lr_final_fraction", "in [0, 1]", absl::StrCat(o.server_lr_final_fraction));
+  }
   if (!OptimizerKinds().contains(o.optimizer)) {
     return Bad("optimizer", "fedavg, fedavgm, fedadagrad, fedadam or fedyogi", o.optimizer);
   }
@@ -321,6 +330,14 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
     optimizer->set_momentum(o.server_momentum);
   }
   if (o.optimizer != "fedavg" && o.optimizer != "fedavgm") optimizer->set_tau(o.server_tau);
+  if (o.server_lr_decay != "constant") {
+    cohort::v1::LearningRateDecay* decay = optimizer->mutable_decay();
+    decay->set_kind(o.server_lr_decay == "cosine" ? cohort::v1::LearningRateDecay::KIND_COSINE
+                                                  : cohort::v1::LearningRateDecay::KIND_LINEAR);
+    // The rate reaches its floor at the last round: round r (from 1) applies step r - 1.
+    decay->set_steps(std::max(1, o.rounds - 1));
+    decay->set_final_fraction(o.server_lr_final_fraction);
+  }
   // Every simulated device may serve in consecutive rounds: with 100 devices and 13 per round a
   // cooldown would only slow the run down.
   SetDuration(absl::ZeroDuration(), config.mutable_device_cooldown());
@@ -332,7 +349,8 @@ std::string OptionsJson(const SimOptions& o) {
       "{\"server\": %s, \"population\": %s, \"data_dir\": %s, \"partition\": %s, \"alpha\": %g, "
       "\"holdout\": %g, \"devices\": %d, \"rounds\": %d, \"target_cohort_size\": %d, \"selected_per_round\": %d, "
       "\"over_selection\": %g, \"model\": %s, \"hidden\": %d, \"local_epochs\": %d, "
-      "\"batch_size\": %d, \"client_lr\": %g, \"server_lr\": %g, \"optimizer\": %s, "
+      "\"batch_size\": %d, \"client_lr\": %g, \"server_lr\": %g, \"server_lr_decay\": %s, "
+      "\"server_lr_final_fraction\": %g, \"optimizer\": %s, "
       "\"secagg\": %s, \"quantize\": %s, \"bits\": %d, \"clip\": %g, \"max_example_weight\": %d, "
       "\"dropout\": %g, \"secagg_dropout_rate\": %g, \"secagg_correctness_bits\": %d, "
       "\"dp\": %s, \"dp_noise_multiplier\": %g, \"dp_target_epsilon\": %g, \"dp_delta\": %g, "
@@ -341,7 +359,8 @@ std::string OptionsJson(const SimOptions& o) {
       JsonString(o.server.empty() ? "in-process" : o.server), JsonString(o.population),
       JsonString(o.data_dir), JsonString(o.partition), o.alpha, o.holdout, o.devices, o.rounds,
       TargetCohortSize(o), SelectedCohortSize(o), o.over_selection, JsonString(o.model), o.hidden,
-      o.local_epochs, o.batch_size, o.client_lr, EffectiveServerLr(o), JsonString(o.optimizer),
+      o.local_epochs, o.batch_size, o.client_lr, EffectiveServerLr(o), JsonString(o.server_lr_decay),
+      o.server_lr_final_fraction, JsonString(o.optimizer),
       o.secagg ? "true" : "false", o.quantize ? "true" : "false", o.bits, o.clip,
       o.max_example_weight, o.dropout, *SecAggDropoutRate(o),
       o.secagg ? SecAggCorrectnessBits(o).value_or(0) : 0, JsonString(o.dp), o.dp_noise_multiplier,

@@ -63,6 +63,10 @@ struct SimOptions {
   double server_momentum = 0.9;
   // Adaptivity of the adaptive optimizers; 0 = the server's default (1e-3).
   double server_tau = 0.0;
+  // Server learning-rate decay over the run's rounds: "constant", "cosine" or "linear", down to
+  // server_lr_final_fraction of the initial rate at the last round.
+  std::string server_lr_decay = "constant";
+  double server_lr_final_fraction = 0.1;
 
   // Update codec and secure aggregation.
   bool secagg = true;
@@ -128,6 +132,7 @@ struct ModelRecipe {
   int batch_size = 32;
   std::string optimizer = "fedavg";
   double server_lr = 0.0;  // applied only with the recipe's optimizer
+  std::string server_lr_decay = "constant";
 };
 ModelRecipe DefaultRecipe(const std::string& model);
 

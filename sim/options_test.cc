@@ -36,6 +36,8 @@ TEST_CASE("DefaultRecipe_CnnTrainsOneEpochWithFedAdamForAHundredRounds") {
   CHECK(cnn.batch_size == 16);
   CHECK(cnn.optimizer == "fedadam");
   CHECK(cnn.server_lr == 0.02);
+  CHECK(cnn.server_lr_decay == "cosine");
+  CHECK(mlp.server_lr_decay == defaults.server_lr_decay);
   SimOptions o;
   o.model = "cnn";
   CHECK(SimModelGraph(o).layers_size() == 10);
@@ -58,6 +60,27 @@ TEST_CASE("ValidateSimOptions_BadValue_IsInvalidArgumentNamingTheFlag") {
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.quantize = false; }), "--no-secagg"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.cohort_size = 90; }), "--devices"));
   CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server = "h:1"; }), "--admin_server"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server_lr_decay = "step"; }),
+                          "--server_lr_decay"));
+  CHECK(absl::StrContains(message_for([](SimOptions& o) { o.server_lr_final_fraction = 2; }),
+                          "--server_lr_final_fraction"));
+}
+
+TEST_CASE("MakeTaskConfig_ServerLrDecayReachesItsFloorAtTheLastRound") {
+  SimOptions o;
+  CHECK_FALSE(MakeTaskConfig(o).optimizer().has_decay());  // constant by default
+  o.rounds = 100;
+  o.server_lr_decay = "cosine";
+  o.server_lr_final_fraction = 0.1;
+  const cohort::v1::LearningRateDecay decay = MakeTaskConfig(o).optimizer().decay();
+  CHECK(decay.kind() == cohort::v1::LearningRateDecay::KIND_COSINE);
+  CHECK(decay.steps() == 99);  // round 100 applies the optimizer's step 99
+  CHECK(decay.final_fraction() == 0.1);
+  o.rounds = 1;
+  o.server_lr_decay = "linear";
+  CHECK(MakeTaskConfig(o).optimizer().decay().steps() == 1);
+  CHECK(MakeTaskConfig(o).optimizer().decay().kind() ==
+        cohort::v1::LearningRateDecay::KIND_LINEAR);
 }
 
 TEST_CASE("ValidateSimOptions_PlaintextLeavesLoopbackOnlyWithTls") {

@@ -562,14 +562,16 @@ absl::StatusOr<SimulationResult> SimulationImpl::Run() {
     std::sort(ended.begin(), ended.end(), [](const auto& a, const auto& b) {
       return a.round_number() < b.round_number();
     });
+    // Traffic since the last poll is the traffic of the rounds that ended since (a task's rounds
+    // run one at a time). Scoring a round's model can take longer than a round, so one poll may
+    // see several: they share the traffic evenly rather than the first taking it all.
+    const TrafficTotals now_traffic = DeviceTraffic();
+    const int64_t rounds_seen = std::max<int64_t>(1, static_cast<int64_t>(ended.size()));
+    TrafficTotals delta;
+    delta.up = (now_traffic.up - traffic_mark.up) / rounds_seen;
+    delta.down = (now_traffic.down - traffic_mark.down) / rounds_seen;
+    if (!ended.empty()) traffic_mark = now_traffic;
     for (const cohort::v1::RoundSummary& s : ended) {
-      // Traffic is attributed to the round that ended since the last one did (rounds of a task
-      // run one at a time).
-      const TrafficTotals now_traffic = DeviceTraffic();
-      TrafficTotals delta;
-      delta.up = now_traffic.up - traffic_mark.up;
-      delta.down = now_traffic.down - traffic_mark.down;
-      traffic_mark = now_traffic;
       last_ended_round_.store(s.round_number());
       absl::StatusOr<RoundMetrics> m = MeasureRound(s, delta);
       if (!m.ok()) {
