@@ -65,7 +65,7 @@ EXPOSE 8443 8444 9090
 # A TCP-level check of the device port. A gRPC health check needs a gRPC client in the image:
 # grpc_health_probe is not packaged in Debian and cohortctl has no health command (and would
 # need the admin token and the TLS material). Connecting shows the listener is up whether or not
-# TLS is on; Kubernetes uses its native gRPC probes instead (deploy/k8s/deployment.yaml).
+# TLS is on; Kubernetes uses its native gRPC probes instead (deploy/k8s/base/deployment.yaml).
 ENV COHORT_HEALTH_PORT=8443
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${COHORT_HEALTH_PORT}"]

@@ -20,7 +20,12 @@ packages=(
   clang libclang-rt-14-dev
   # the main job's data
   dataset-fashion-mnist
+  # the Kubernetes manifests' check (scripts/check-k8s.py)
+  python3-yaml
 )
+# `kubectl kustomize` renders the overlays. Any kubectl will do: Debian's kubernetes-client only
+# when none is installed (another package, e.g. a cloud SDK's kubectl, may own /usr/bin/kubectl).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 
 missing=()
 for package in "${packages[@]}"; do
