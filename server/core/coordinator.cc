@@ -623,7 +623,7 @@ absl::StatusOr<cohort::v1::ModelChunk> Coordinator::DownloadModel(
   absl::StatusOr<cohort::v1::ModelChunk> chunk =
       session->round->DownloadModel(session->index, request);
   if (chunk.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("download", static_cast<int64_t>(chunk->data().size()));
+    options_.observer->OnBytes(session->runner->task_id(), "download", static_cast<int64_t>(chunk->data().size()));
   }
   return chunk;
 }
@@ -636,7 +636,7 @@ absl::Status Coordinator::AdvertiseKeys(const cohort::v1::AdvertiseKeysRequest& 
   session->runner->Sync(now);  // a late call must see the phase the deadline moved to
   absl::Status s = session->round->AdvertiseKeys(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.ByteSizeLong()));
   }
   session->runner->Sync(now);
   return s;
@@ -650,7 +650,7 @@ absl::Status Coordinator::ShareKeys(const cohort::v1::ShareKeysRequest& request)
   session->runner->Sync(now);
   absl::Status s = session->round->ShareKeys(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.ByteSizeLong()));
   }
   session->runner->Sync(now);
   return s;
@@ -664,7 +664,7 @@ absl::Status Coordinator::ReportShares(const cohort::v1::ReportSharesRequest& re
   session->runner->Sync(now);
   absl::Status s = session->round->ReportShares(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.ByteSizeLong()));
   }
   session->runner->Sync(now);
   return s;
@@ -678,7 +678,7 @@ absl::Status Coordinator::SignSurvivors(const cohort::v1::SignSurvivorsRequest& 
   session->runner->Sync(now);
   absl::Status s = session->round->SignSurvivors(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.ByteSizeLong()));
   }
   session->runner->Sync(now);
   return s;
@@ -694,7 +694,7 @@ absl::StatusOr<cohort::v1::UploadMaskedInputResponse> Coordinator::UploadMaskedI
   absl::StatusOr<cohort::v1::UploadMaskedInputResponse> response =
       session->round->UploadMaskedInput(session->index, request, now);
   if (response.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.data().size()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.data().size()));
   }
   session->runner->Sync(now);
   return response;
@@ -708,7 +708,7 @@ absl::Status Coordinator::SubmitUnmasking(const cohort::v1::SubmitUnmaskingReque
   session->runner->Sync(now);
   absl::Status s = session->round->SubmitUnmasking(session->index, request, now);
   if (s.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes("upload", static_cast<int64_t>(request.ByteSizeLong()));
+    options_.observer->OnBytes(session->runner->task_id(), "upload", static_cast<int64_t>(request.ByteSizeLong()));
   }
   session->runner->Sync(now);
   return s;

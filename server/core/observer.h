@@ -30,16 +30,19 @@ class CoordinatorObserver {
   // "no_round", "invalid", "offender" (excluded repeatedly, cooling off), "key_mismatch" (a
   // check-in that would take over another device's session).
   virtual void OnCheckIn(absl::string_view outcome) { (void)outcome; }
-  // A phase closed after `duration`, dropping `dropped` devices that did not act in time or
-  // misbehaved during it.
-  virtual void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
-                             int32_t dropped) {
+  // A phase of a round of `task_id` closed after `duration`, dropping `dropped` devices that did
+  // not act in time or misbehaved during it.
+  virtual void OnPhaseClosed(const std::string& task_id, cohort::v1::RoundPhase phase,
+                             absl::Duration duration, int32_t dropped) {
+    (void)task_id;
     (void)phase;
     (void)duration;
     (void)dropped;
   }
-  // direction: "upload" or "download".
-  virtual void OnBytes(absl::string_view direction, int64_t bytes) {
+  // A device of a round of `task_id` sent or received a payload; direction: "upload" or
+  // "download".
+  virtual void OnBytes(const std::string& task_id, absl::string_view direction, int64_t bytes) {
+    (void)task_id;
     (void)direction;
     (void)bytes;
   }

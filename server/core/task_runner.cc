@@ -576,7 +576,7 @@ void TaskRunner::Sync(absl::Time now) {
       // The move to COMMITTED follows a close already reported (the from == to change that
       // made the round ready to commit).
       if (observer_ != nullptr && change.to != cohort::v1::ROUND_PHASE_COMMITTED) {
-        observer_->OnPhaseClosed(change.from, change.phase_duration, change.dropped);
+        observer_->OnPhaseClosed(task_id(), change.from, change.phase_duration, change.dropped);
       }
       if (change.to != change.from && change.to != cohort::v1::ROUND_PHASE_COMMITTED &&
           change.to != cohort::v1::ROUND_PHASE_FAILED) {

@@ -1,5 +1,9 @@
 #include "server/rpc/metrics.h"
 
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/version.h"
@@ -76,17 +80,20 @@ void PrometheusMetrics::OnCheckIn(absl::string_view outcome) {
   checkins_.Add({{"outcome", std::string(outcome)}}).Increment();
 }
 
-void PrometheusMetrics::OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
-                                      int32_t dropped) {
+void PrometheusMetrics::OnPhaseClosed(const std::string& task_id, cohort::v1::RoundPhase phase,
+                                      absl::Duration duration, int32_t dropped) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
-  const std::string label = PhaseLabel(phase);
-  phase_duration_.Add({{"phase", label}}, kBuckets).Observe(absl::ToDoubleSeconds(duration));
-  if (dropped > 0) dropouts_.Add({{"phase", label}}).Increment(dropped);
+  const std::map<std::string, std::string> labels = {{"task", task_id},
+                                                     {"phase", PhaseLabel(phase)}};
+  phase_duration_.Add(labels, kBuckets).Observe(absl::ToDoubleSeconds(duration));
+  if (dropped > 0) dropouts_.Add(labels).Increment(dropped);
 }
 
-void PrometheusMetrics::OnBytes(absl::string_view direction, int64_t bytes) {
-  bytes_.Add({{"direction", std::string(direction)}}).Increment(static_cast<double>(bytes));
+void PrometheusMetrics::OnBytes(const std::string& task_id, absl::string_view direction,
+                                int64_t bytes) {
+  bytes_.Add({{"task", task_id}, {"direction", std::string(direction)}})
+      .Increment(static_cast<double>(bytes));
 }
 
 void PrometheusMetrics::OnRoundEnded(const std::string& task_id, absl::string_view outcome) {
@@ -108,7 +115,10 @@ void PrometheusMetrics::OnDeviceExcluded(const std::string& task_id) {
 }
 
 void PrometheusMetrics::OnDeviceCall(absl::string_view method, int code) {
-  calls_.Add({{"method", std::string(method)}, {"code", absl::StrCat(code)}}).Increment();
+  // gRPC's status codes are absl's, number for number.
+  calls_.Add({{"method", std::string(method)},
+              {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}})
+      .Increment();
 }
 
 }  // namespace cohort::server

@@ -34,15 +34,16 @@ class PrometheusMetrics : public CoordinatorObserver {
   explicit PrometheusMetrics(prometheus::Registry& registry);
 
   void OnCheckIn(absl::string_view outcome) override;
-  void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
-                     int32_t dropped) override;
-  void OnBytes(absl::string_view direction, int64_t bytes) override;
+  void OnPhaseClosed(const std::string& task_id, cohort::v1::RoundPhase phase,
+                     absl::Duration duration, int32_t dropped) override;
+  void OnBytes(const std::string& task_id, absl::string_view direction, int64_t bytes) override;
   void OnRoundEnded(const std::string& task_id, absl::string_view outcome) override;
   void OnInferenceFetch(absl::string_view outcome) override;
   void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
                       double epsilon_budget) override;
   void OnDeviceExcluded(const std::string& task_id) override;
 
+  // `code` is a grpc::StatusCode; the label carries its name (OK, INVALID_ARGUMENT, ...).
   void OnDeviceCall(absl::string_view method, int code);
   prometheus::Gauge& parked_long_polls() { return *parked_; }
 

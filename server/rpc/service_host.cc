@@ -24,12 +24,12 @@ class FanOutObserver : public CoordinatorObserver {
   void OnCheckIn(absl::string_view outcome) override {
     if (metrics_ != nullptr) metrics_->OnCheckIn(outcome);
   }
-  void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration duration,
-                     int32_t dropped) override {
-    if (metrics_ != nullptr) metrics_->OnPhaseClosed(phase, duration, dropped);
+  void OnPhaseClosed(const std::string& task_id, cohort::v1::RoundPhase phase,
+                     absl::Duration duration, int32_t dropped) override {
+    if (metrics_ != nullptr) metrics_->OnPhaseClosed(task_id, phase, duration, dropped);
   }
-  void OnBytes(absl::string_view direction, int64_t bytes) override {
-    if (metrics_ != nullptr) metrics_->OnBytes(direction, bytes);
+  void OnBytes(const std::string& task_id, absl::string_view direction, int64_t bytes) override {
+    if (metrics_ != nullptr) metrics_->OnBytes(task_id, direction, bytes);
   }
   void OnPrivacySpent(const std::string& task_id, double epsilon_spent,
                       double epsilon_budget) override {

@@ -146,23 +146,25 @@ TEST_CASE("Metrics_AreExactlyTheDocumentedOnesWithTheirTypesLabelsAndValues") {
   CHECK(values["cohort_rounds_total"].size() == 1);  // nothing failed, no other task ended
   CHECK(values["cohort_build_info"][absl::StrCat("version=", cohort::Version(), ",")]
             .gauge.value == 1);
-  CHECK(values["cohort_dropouts_total"]["phase=masked_input,"].counter.value == 1);
+  CHECK(values["cohort_dropouts_total"]["phase=masked_input," + task_label].counter.value == 1);
   CHECK(values["cohort_dropouts_total"].size() == 1);
   for (const char* phase :
        {"forming", "advertise_keys", "share_keys", "masked_input", "unmasking"}) {
     INFO(phase);
-    CHECK(values["cohort_round_phase_duration_seconds"][absl::StrCat("phase=", phase, ",")]
+    CHECK(values["cohort_round_phase_duration_seconds"][absl::StrCat("phase=", phase, ",",
+                                                                     task_label)]
               .histogram.sample_count == 1);
   }
   // The MASKED_INPUT phase lasted until the test moved the clock past its deadline.
-  CHECK(values["cohort_round_phase_duration_seconds"]["phase=masked_input,"].histogram.sample_sum >=
-        absl::ToDoubleSeconds(kPhaseDeadline));
-  CHECK(values["cohort_bytes_total"]["direction=upload,"].counter.value > 0);
-  CHECK(values["cohort_bytes_total"]["direction=download,"].counter.value > 0);
-  // gRPC code 0 is OK: five uploads of one chunk each, six key advertisements. (Labels are
-  // listed in name order.)
-  CHECK(values["cohort_device_calls_total"]["code=0,method=UploadMaskedInput,"].counter.value == 5);
-  CHECK(values["cohort_device_calls_total"]["code=0,method=AdvertiseKeys,"].counter.value == 6);
+  CHECK(values["cohort_round_phase_duration_seconds"]["phase=masked_input," + task_label]
+            .histogram.sample_sum >= absl::ToDoubleSeconds(kPhaseDeadline));
+  CHECK(values["cohort_bytes_total"]["direction=upload," + task_label].counter.value > 0);
+  CHECK(values["cohort_bytes_total"]["direction=download," + task_label].counter.value > 0);
+  // Five uploads of one chunk each, six key advertisements, codes by name. (Labels are listed
+  // in name order.)
+  CHECK(values["cohort_device_calls_total"]["code=OK,method=UploadMaskedInput,"].counter.value ==
+        5);
+  CHECK(values["cohort_device_calls_total"]["code=OK,method=AdvertiseKeys,"].counter.value == 6);
   CHECK(values["cohort_parked_long_polls"][""].gauge.value == 0);
   const std::string dp_label = absl::StrCat("task=", dp_task->task_id(), ",");
   CHECK(values["cohort_privacy_epsilon_budget"][dp_label].gauge.value == 10);

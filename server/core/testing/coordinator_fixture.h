@@ -34,7 +34,8 @@ class RecordingObserver : public CoordinatorObserver {
   void OnEvent(const cohort::v1::RoundEvent& event) override { events.push_back(event); }
   void OnRoundChanged(const std::string& round_id) override { changed.push_back(round_id); }
   void OnCheckIn(absl::string_view outcome) override { checkins[std::string(outcome)]++; }
-  void OnPhaseClosed(cohort::v1::RoundPhase phase, absl::Duration, int32_t dropped) override {
+  void OnPhaseClosed(const std::string&, cohort::v1::RoundPhase phase, absl::Duration,
+                     int32_t dropped) override {
     dropouts[phase] += dropped;
   }
   void OnRoundEnded(const std::string& task_id, absl::string_view outcome) override {
