@@ -9,7 +9,8 @@ Usage: check-k8s.py REPO_ROOT [--self-test]
   exit 0: all good; 1: problems, one per line; 77: no kubectl.
   --self-test also breaks copies of the manifests in the ways that once shipped (a mounted key
   missing from the documented command, the database URI on a command line, Secret files
-  unreadable without fsGroup) and requires each to be caught.
+  unreadable without fsGroup) and in others it guards against (an item mode nobody can read,
+  a patch that no longer applies, TLS behind gRPC probes) and requires each to be caught.
 """
 
 import os
@@ -19,7 +20,11 @@ import subprocess
 import sys
 import tempfile
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    print("check-k8s: no PyYAML for /usr/bin/python3 (scripts/install-deps.sh installs python3-yaml)")
+    sys.exit(1)
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
@@ -108,11 +113,36 @@ class Checker:
         security = spec.get("securityContext") or {}
         volumes = {volume["name"]: volume for volume in spec.get("volumes") or []}
         for volume in volumes.values():
-            self.check_volume(where, volume, security)
+            self.check_volume(where, volume)
         for container in spec.get("containers") or []:
-            self.check_container(f"{where} container {container['name']}", container, volumes)
+            container_where = f"{where} container {container['name']}"
+            self.check_container(container_where, container, volumes)
+            # The container's own runAsUser wins over the pod's.
+            user = (container.get("securityContext") or {}).get(
+                "runAsUser", security.get("runAsUser", 0))
+            for mount in container.get("volumeMounts") or []:
+                if mount["name"] in volumes:
+                    self.check_readable(container_where, volumes[mount["name"]], user, security)
 
-    def check_volume(self, where, volume, security):
+    def check_readable(self, where, volume, user, security):
+        source = volume.get("secret") or volume.get("configMap")
+        if source is None or user == 0:
+            return
+        default_mode = source.get("defaultMode", 0o644)
+        # An item's own mode overrides defaultMode for that file.
+        modes = {item["path"]: item.get("mode", default_mode) for item in source.get("items") or []}
+        modes = modes or {"(every file)": default_mode}
+        for path, mode in modes.items():
+            if mode & 0o004:
+                continue
+            if "fsGroup" not in security:
+                self.problem(f"{where} volume {volume['name']} {path}: mode {mode:o} without "
+                             f"fsGroup leaves the file root-owned and unreadable by uid {user}")
+            elif not mode & 0o040:
+                self.problem(f"{where} volume {volume['name']} {path}: mode {mode:o} is not "
+                             f"readable by uid {user} (neither group nor others)")
+
+    def check_volume(self, where, volume):
         name = volume["name"]
         if "secret" in volume:
             source, secret_name = volume["secret"], volume["secret"]["secretName"]
@@ -134,14 +164,6 @@ class Checker:
             if keys and item["key"] not in keys:
                 self.problem(f"{where} volume {name}: key {item['key']} is not in "
                              f"{sorted(keys)}")
-        mode = source.get("defaultMode", 0o644)
-        user = security.get("runAsUser", 0)
-        if user != 0 and not mode & 0o004:
-            if "fsGroup" not in security:
-                self.problem(f"{where} volume {name}: mode {mode:o} without fsGroup leaves the "
-                             f"files root-owned and unreadable by uid {user}")
-            elif not mode & 0o040:
-                self.problem(f"{where} volume {name}: mode {mode:o} is not group-readable")
 
     def check_container(self, where, container, volumes):
         ports = container.get("ports") or []
@@ -308,9 +330,15 @@ BREAKAGES = [
     ("deploy/k8s/migrate-job.yaml", 'args: ["migrate"]', 'args: ["migrate", "--store=$(COHORT_STORE)"]',
      "secret $COHORT_STORE on the command line"),
     ("deploy/k8s/base/deployment.yaml", "        fsGroup: 10001\n", "",
-     "without fsGroup leaves the files root-owned"),
+     "without fsGroup leaves the file root-owned"),
+    ("deploy/k8s/overlays/production/deployment-patch.yaml", "                path: tls.key\n",
+     "                path: tls.key\n                mode: 0400\n", "mode 400 is not readable"),
     ("deploy/k8s/overlays/production/kustomization.yaml", "    path: probes-patch.yaml\n",
      "    path: /dev/null\n", "kubectl kustomize failed"),
+    ("deploy/k8s/overlays/production/probes-patch.yaml",
+     "    tcpSocket:\n      port: device\n    periodSeconds: 10\n",
+     "    grpc:\n      port: 8443\n    periodSeconds: 10\n",
+     "gRPC probes cannot reach a TLS server"),
 ]
 
 

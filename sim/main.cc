@@ -190,10 +190,11 @@ void ApplyModelRecipe(const CLI::App& app, cohort::sim::SimOptions& o) {
   if (app.count("--local_epochs") == 0) o.local_epochs = recipe.local_epochs;
   if (app.count("--client_lr") == 0) o.client_lr = recipe.client_lr;
   if (app.count("--batch_size") == 0) o.batch_size = recipe.batch_size;
-  if (app.count("--server_lr_decay") == 0) o.server_lr_decay = recipe.server_lr_decay;
+  // The recipe's server rate and its decay belong to the recipe's optimizer.
   if (app.count("--optimizer") == 0) {
     o.optimizer = recipe.optimizer;
     if (app.count("--server_lr") == 0) o.server_lr = recipe.server_lr;
+    if (app.count("--server_lr_decay") == 0) o.server_lr_decay = recipe.server_lr_decay;
   }
 }
 

@@ -334,7 +334,8 @@ cohort::v1::TaskConfig MakeTaskConfig(const SimOptions& o) {
     cohort::v1::LearningRateDecay* decay = optimizer->mutable_decay();
     decay->set_kind(o.server_lr_decay == "cosine" ? cohort::v1::LearningRateDecay::KIND_COSINE
                                                   : cohort::v1::LearningRateDecay::KIND_LINEAR);
-    // The rate reaches its floor at the last round: round r (from 1) applies step r - 1.
+    // The rate reaches its floor at the last round: round r (from 1) applies step r - 1 when
+    // every round commits (a failed round does not step the optimizer).
     decay->set_steps(std::max(1, o.rounds - 1));
     decay->set_final_fraction(o.server_lr_final_fraction);
   }
