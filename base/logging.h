@@ -6,20 +6,36 @@
 //
 //   COHORT_LOG_INFO("round committed task={} round={} survivors={}", task, round, n);
 //
-// Messages are `key=value` pairs after a short sentence, so logs stay greppable and parseable.
+// Messages are `key=value` pairs after a short sentence, so logs stay greppable and parseable;
+// nothing but pairs follows the first pair (scripts/check-log-messages.py checks it).
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "spdlog/sinks/sink.h"
 #include "spdlog/spdlog.h"
 
 namespace cohort {
 
 enum class LogFormat { kText, kJson };
 
+// "text" (or empty) and "json"; INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<LogFormat> ParseLogFormat(const std::string& name);
+
 // Configures the process-wide logger. `level` is one of trace, debug, info, warn, error, off.
-// Returns INVALID_ARGUMENT for an unknown level. Call once, from main, before threads start.
-absl::Status InitLogging(const std::string& level, LogFormat format = LogFormat::kText);
+// Every line is written by base/log_format.h: times in UTC with their zone, and with kJson one
+// object per line whose fields are the message's key=value pairs.
+// Lines go to `sink`, by default stderr (stdout is a binary's output: cohort-sim's results,
+// cohortctl's tables). Returns INVALID_ARGUMENT for an unknown level. Call once, from main,
+// before threads start.
+absl::Status InitLogging(const std::string& level, LogFormat format = LogFormat::kText,
+                         std::shared_ptr<spdlog::sinks::sink> sink = nullptr);
+
+// A logger for a library's own lines (gRPC's): it writes to the project's sinks in the project's
+// format, named `library`, its messages kept verbatim. Call after InitLogging.
+std::shared_ptr<spdlog::logger> LibraryLogger(const std::string& library);
 
 }  // namespace cohort
 

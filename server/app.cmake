@@ -7,6 +7,7 @@ cohort_cc_library(
        cohort::store_interface gRPC::grpc++ gRPC::grpc++_reflection prometheus-cpp::core
        prometheus-cpp::pull)
 
-cohort_cc_binary(NAME cohort-server SRCS main.cc DEPS cohort::server_app cohort::cli CLI11::CLI11)
+cohort_cc_binary(NAME cohort-server SRCS main.cc
+                 DEPS cohort::server_app cohort::cli cohort::cli_grpc_logging CLI11::CLI11)
 
 cohort_cc_test(NAME server_options SRCS options_test.cc DEPS cohort::server_app cohort::subprocess)

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "base/logging.h"
 #include "cli/conventions.h"
+#include "cli/grpc_logging.h"
 #include "server/options.h"
 #include "server/server.h"
 #include "server/store/migrations.h"
@@ -123,6 +124,7 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "cohort-server: " << logging.message() << "\n";
     return kExitUsage;
   }
+  cohort::cli::RouteGrpcLogsToLogger();
 
   // Block the shutdown signals in every thread gRPC will start; one thread waits for them.
   sigset_t signals;
@@ -133,14 +135,14 @@ int Serve(const ServeFlags& flags) {
 
   auto server = cohort::server::Server::Create(*std::move(options));
   if (!server.ok()) {
-    COHORT_LOG_ERROR("start failed: {}", server.status().ToString());
+    COHORT_LOG_ERROR("start failed status={}", server.status().ToString());
     return server.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
                                                                         : kExitRuntimeError;
   }
   std::thread signal_waiter([&server, signals] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
-    COHORT_LOG_INFO("received signal={}", signal_number);
+    COHORT_LOG_INFO("shutting down signal={}", signal_number);
     (*server)->Shutdown();
   });
   (*server)->Wait();
@@ -154,37 +156,47 @@ int Serve(const ServeFlags& flags) {
 struct MigrateFlags {
   std::string config_file;
   std::string store;
+  std::string log_level = "info";
+  std::string log_format;
 };
 
 // `cohort-server migrate`: brings the database to the schema this binary needs. Run it as a
 // one-shot job before rolling out a new version; serving replicas refuse a schema that is behind.
+// Its outcome is a log line in the serving format, so a Job's log reads like a replica's.
 int MigrateCommand(const MigrateFlags& flags) {
+  absl::StatusOr<cohort::LogFormat> log_format = cohort::ParseLogFormat(flags.log_format);
+  absl::Status logging = log_format.ok() ? cohort::InitLogging(flags.log_level, *log_format)
+                                         : log_format.status();
+  if (!logging.ok()) {
+    std::cerr << "cohort-server migrate: " << logging.message() << "\n";
+    return kExitUsage;
+  }
   std::string store = flags.store;
   if (store.empty()) store = Env("COHORT_STORE");
   if (store.empty() && !flags.config_file.empty()) {
     auto config = cohort::server::ReadConfigFile(flags.config_file);
     if (!config.ok()) {
-      std::cerr << "cohort-server migrate: " << config.status().message() << "\n";
+      COHORT_LOG_ERROR("migrate refused status={}", config.status().ToString());
       return kExitUsage;
     }
     store = config->store();
   }
   if (store.empty() || store == "memory") {
-    std::cerr << "cohort-server migrate: needs a PostgreSQL store: pass --store=postgresql://... "
-                 "or set COHORT_STORE\n";
+    COHORT_LOG_ERROR(
+        "migrate needs a PostgreSQL store: pass --store=postgresql://... or set COHORT_STORE");
     return kExitUsage;
   }
   auto report = cohort::server::Migrate(store);
   if (!report.ok()) {
-    std::cerr << "cohort-server migrate: " << report.status().message() << "\n";
+    COHORT_LOG_ERROR("migrate failed status={}", report.status().ToString());
     return report.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
                                                                          : kExitRuntimeError;
   }
   if (report->applied.empty()) {
-    std::cout << "schema is current at version " << report->to_version << "\n";
+    COHORT_LOG_INFO("schema is current version={}", report->to_version);
   } else {
-    std::cout << "migrated schema from version " << report->from_version << " to "
-              << report->to_version << ": " << absl::StrJoin(report->applied, ", ") << "\n";
+    COHORT_LOG_INFO("schema migrated from_version={} to_version={} applied={}",
+                    report->from_version, report->to_version, absl::StrJoin(report->applied, ","));
   }
   return 0;
 }
@@ -203,6 +215,9 @@ int main(int argc, char** argv) {
   migrate->add_option("--store", migrate_flags.store,
                       "postgresql:// URI of the database (else $COHORT_STORE, else --config's)");
   migrate->add_option("--config", migrate_flags.config_file, "ServerConfig text-proto file");
+  migrate->add_option("--log_level", migrate_flags.log_level,
+                      "trace, debug, info, warn, error or off");
+  migrate->add_option("--log_format", migrate_flags.log_format, "text (default) or json");
   cohort::cli::AddVersionFlag(app, "cohort-server");
   if (std::optional<int> exit_code = cohort::cli::Parse(app, "cohort-server", argc, argv)) {
     return *exit_code;

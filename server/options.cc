@@ -103,12 +103,9 @@ absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig
   }
   options.metrics_listen_address = config.metrics_listen_address();
   if (!config.log_level().empty()) options.log_level = config.log_level();
-  if (config.log_format() == "json") {
-    options.log_format = LogFormat::kJson;
-  } else if (!config.log_format().empty() && config.log_format() != "text") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log_format: '", config.log_format(), "' is not one of text, json"));
-  }
+  absl::StatusOr<LogFormat> log_format = ParseLogFormat(config.log_format());
+  if (!log_format.ok()) return log_format.status();
+  options.log_format = *log_format;
   options.tls_cert_file = config.tls().cert_file();
   options.tls_key_file = config.tls().key_file();
   options.admin_client_ca_file = config.tls().admin_client_ca_file();

@@ -56,8 +56,8 @@ absl::Status Server::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   if (options_.tls_cert_file.empty()) {
     COHORT_LOG_WARN(
-        "serving plaintext gRPC device={} admin={}: configure --tls_cert/--tls_key outside "
-        "loopback",
+        "serving plaintext gRPC; configure --tls_cert/--tls_key outside loopback device={} "
+        "admin={}",
         options_.device_listen_address, options_.admin_listen_address);
   }
 

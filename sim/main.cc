@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "base/logging.h"
 #include "cli/conventions.h"
+#include "cli/grpc_logging.h"
 #include "google/protobuf/text_format.h"
 #include "sim/options.h"
 #include "sim/simulation.h"
@@ -37,6 +38,7 @@ struct Flags {
   double masked_input_s = absl::ToDoubleSeconds(cohort::sim::SimOptions().masked_input_deadline);
   double time_limit_s = 0;
   std::string log_level = "error";
+  std::string log_format;
 };
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -181,6 +183,7 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--log_level", f.log_level,
                  "Server and SDK log level: trace, debug, info, warn, error, off")
       ->capture_default_str();
+  app.add_option("--log_format", f.log_format, "Log lines as text (default) or json");
 }
 
 // The model's recipe for every training flag the command line left out.
@@ -237,10 +240,16 @@ int main(int argc, char** argv) {
     std::cout << text;
     return 0;
   }
-  if (absl::Status logging = cohort::InitLogging(flags.log_level); !logging.ok()) {
+  absl::StatusOr<cohort::LogFormat> log_format = cohort::ParseLogFormat(flags.log_format);
+  if (!log_format.ok()) {
+    std::cerr << "cohort-sim: " << log_format.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (absl::Status logging = cohort::InitLogging(flags.log_level, *log_format); !logging.ok()) {
     std::cerr << "cohort-sim: --log_level: " << logging.message() << "\n";
     return kExitUsage;
   }
+  cohort::cli::RouteGrpcLogsToLogger();
 
   if (!options.quiet) {
     std::printf("cohort-sim: loading Fashion-MNIST from %s and starting %d devices...\n",

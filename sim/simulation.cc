@@ -318,7 +318,7 @@ absl::Status SimulationImpl::CreateDevices() {
     };
     // Transient errors the SDK retries by itself; visible with --log_level=debug.
     config.on_error = [d]([[maybe_unused]] const absl::Status& status) {
-      COHORT_LOG_DEBUG("device={} error={}", d, status.ToString());
+      COHORT_LOG_DEBUG("device failed device={} status={}", d, status.ToString());
       (void)d;
     };
     COHORT_ASSIGN_OR_RETURN(device->client,
@@ -373,7 +373,7 @@ absl::Time SimulationImpl::RunDevice(Device& device) {
   }
   if (!outcome.ok()) {
     device_errors_.fetch_add(1);
-    COHORT_LOG_DEBUG("device={} participation failed: {}", device.index,
+    COHORT_LOG_DEBUG("participation failed device={} status={}", device.index,
                      outcome.status().ToString());
     return absl::Now() + absl::Milliseconds(500) + jitter(500);
   }

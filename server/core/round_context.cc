@@ -138,7 +138,7 @@ void RoundContext::SetPhase(RoundPhase next, absl::Time now, std::string message
   change.to = next;
   change.phase_duration = now - phase_started;
   change.message = std::move(message);
-  COHORT_LOG_INFO("round phase task={} round={} from={} to={} active={} {}", setup.task_id,
+  COHORT_LOG_INFO("round phase task={} round={} from={} to={} active={} detail={}", setup.task_id,
                   setup.round_number, PhaseName(phase), PhaseName(next), CountActive(),
                   change.message);
   changes.push_back(std::move(change));

@@ -530,7 +530,7 @@ void TaskRunner::EndRound(absl::Time now) {
     COHORT_LOG_WARN("round failed task={} round={} reason={}", task_id(), current_->round_number(),
                     current_->failure_reason());
     if (absl::Status s = store_->PutRound(current_->Summary()); !s.ok()) {
-      COHORT_LOG_WARN("cannot persist round task={} error={}; retrying when the store is back",
+      COHORT_LOG_WARN("cannot persist round; retrying when the store is back task={} error={}",
                       task_id(), s.ToString());
       unsaved_rounds_.push_back(current_->Summary());
     }

@@ -85,7 +85,7 @@ absl::StatusOr<Conn> Connect(const std::string& conninfo, const std::string& tar
   PQsetNoticeProcessor(
       conn.get(),
       [](void*, [[maybe_unused]] const char* message) {
-        COHORT_LOG_DEBUG("PostgreSQL notice: {}", Trim(message));
+        COHORT_LOG_DEBUG("PostgreSQL notice text={}", Trim(message));
       },
       nullptr);
   return conn;

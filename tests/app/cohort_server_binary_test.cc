@@ -10,12 +10,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "testing/postgres_cluster.h"
 #include "testing/subprocess.h"
 
 namespace {
 
+using cohort::testing::PostgresCluster;
 using cohort::testing::RunToCompletion;
 using cohort::testing::Subprocess;
 using cohort::testing::TempDir;
@@ -70,6 +74,23 @@ std::string HttpGet(int port, const std::string& path) {
   }
   close(fd);
   return response;
+}
+
+// Every line of `output` as a JSON object; fails the test on the first line that is not one.
+std::vector<google::protobuf::Struct> JsonLines(const std::string& output) {
+  std::vector<google::protobuf::Struct> lines;
+  for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) {
+    google::protobuf::Struct parsed;
+    INFO(std::string(line));
+    REQUIRE(google::protobuf::util::JsonStringToMessage(std::string(line), &parsed).ok());
+    lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+std::string Field(const google::protobuf::Struct& line, const std::string& name) {
+  const auto it = line.fields().find(name);
+  return it == line.fields().end() ? "" : it->second.string_value();
 }
 
 TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
@@ -209,6 +230,74 @@ TEST_CASE("CohortServer_RefusesAConfigFileThatDoesNotParse") {
   REQUIRE(result.ok());
   CHECK(result->first == 2);
   CHECK_THAT(result->second, Catch::Contains("line 2"));
+}
+
+TEST_CASE("CohortServer_JsonLogsAreOneObjectPerLine_TheServersAndGrpcsAlike") {
+  TempDir dir;
+  std::ofstream(dir.File("token")) << kToken << "\n";
+  // gRPC at debug verbosity writes lines of its own at startup and on each call.
+  auto server = Subprocess::Start(
+      {COHORT_SERVER_BINARY, "serve", "--device_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+       "--admin_token_file=" + dir.File("token"), "--port_file=" + dir.File("ports"),
+       "--log_format=json", "--log_level=info"},
+      {"GRPC_VERBOSITY=debug"});
+  REQUIRE(server.ok());
+  const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
+  REQUIRE(ports.ok());
+  CHECK(CheckHealth(PortFrom(*ports, "device_port"), "") == HealthCheckResponse::SERVING);
+  REQUIRE(server->Signal(SIGTERM).ok());
+  const auto exit_code = server->Wait(absl::Seconds(20));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 0);
+
+  const std::vector<google::protobuf::Struct> lines = JsonLines(server->Output());
+  int grpc_lines = 0;
+  bool stopped = false;
+  for (const auto& line : lines) {
+    CHECK_THAT(Field(line, "ts"), Catch::EndsWith("Z"));
+    if (Field(line, "logger") == "grpc") ++grpc_lines;
+    if (Field(line, "msg") == "stopped") stopped = true;
+  }
+  CHECK(grpc_lines > 0);
+  CHECK(stopped);
+}
+
+TEST_CASE("CohortServerMigrate_LogsItsOutcomeAsFieldsInTheServingFormat") {
+  auto cluster = PostgresCluster::Start();
+  REQUIRE(cluster.ok());
+  auto uri = (*cluster)->CreateDatabase("migrate_logs");
+  REQUIRE(uri.ok());
+
+  const auto first = RunToCompletion(
+      {COHORT_SERVER_BINARY, "migrate", "--store=" + *uri, "--log_format=json"}, absl::Seconds(60));
+  REQUIRE(first.ok());
+  INFO(first->second);
+  CHECK(first->first == 0);
+  const std::vector<google::protobuf::Struct> migrated = JsonLines(first->second);
+  REQUIRE(!migrated.empty());
+  const google::protobuf::Struct& outcome = migrated.back();
+  CHECK(Field(outcome, "msg") == "schema migrated");
+  CHECK(Field(outcome, "from_version") == "0");
+  CHECK(!Field(outcome, "to_version").empty());
+  // No line carries the database password, which is in the URI.
+  CHECK_THAT(first->second, !Catch::Contains((*cluster)->password()));
+
+  const auto again = RunToCompletion(
+      {COHORT_SERVER_BINARY, "migrate", "--store=" + *uri, "--log_format=json"}, absl::Seconds(60));
+  REQUIRE(again.ok());
+  CHECK(again->first == 0);
+  const std::vector<google::protobuf::Struct> current = JsonLines(again->second);
+  REQUIRE(current.size() == 1);
+  CHECK(Field(current[0], "msg") == "schema is current");
+  CHECK(Field(current[0], "version") == Field(outcome, "to_version"));
+
+  const auto bad = RunToCompletion({COHORT_SERVER_BINARY, "migrate", "--store=memory",
+                                    "--log_format=json"}, absl::Seconds(20));
+  REQUIRE(bad.ok());
+  CHECK(bad->first == 2);
+  const std::vector<google::protobuf::Struct> refused = JsonLines(bad->second);
+  REQUIRE(refused.size() == 1);
+  CHECK(Field(refused[0], "level") == "error");
 }
 
 }  // namespace
