@@ -56,6 +56,16 @@ TEST_CASE("InitLogging_Json_TheProjectsLinesAreObjectsWithTheirFields") {
   CHECK(fields.at("ts").string_value().ends_with("Z"));
 }
 
+TEST_CASE("InitLogging_Debug_DebugAndTraceLinesAreCompiledInAndFilteredAtRunTime") {
+  CapturedLog log;
+  REQUIRE(InitLogging("debug", LogFormat::kText, log.sink()).ok());
+  COHORT_LOG_DEBUG("device failed device={}", 3);
+  COHORT_LOG_TRACE("below the level n={}", 1);
+  const std::vector<std::string> lines = log.Lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].ends_with(" device failed device=3"));
+}
+
 TEST_CASE("LibraryLogger_WritesVerbatimLinesInTheSameFormatUnderItsName") {
   CapturedLog log;
   REQUIRE(InitLogging("info", LogFormat::kJson, log.sink()).ok());

@@ -169,6 +169,9 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Device service host:port of a running cohort-server (default: start one "
                  "in-process with an in-memory store)");
   app.add_option("--admin_server", o.admin_server, "Admin service host:port (with --server)");
+  app.add_option("--task", o.task_id,
+                 "Join this existing task instead of creating one (with --server): its devices "
+                 "check in to the task's population, and the run ends after --rounds more rounds");
   app.add_option("--admin_token", o.admin_token, "Admin bearer token (with --server)");
   app.add_option("--tls_ca", o.tls_ca_file,
                  "PEM CA of the server's certificate: TLS to --server and --admin_server (needed "

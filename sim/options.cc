@@ -224,6 +224,10 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
     return absl::InvalidArgumentError(
         "--server needs --admin_server and --admin_token (or --admin_token_file)");
   }
+  if (!o.task_id.empty() && o.server.empty()) {
+    return absl::InvalidArgumentError(
+        "--task needs --server (the in-process server starts empty and has no tasks to join)");
+  }
   if (!o.tls_ca_file.empty() && o.server.empty()) {
     return absl::InvalidArgumentError(
         "--tls_ca needs --server (the in-process server speaks plaintext on loopback)");

@@ -29,6 +29,10 @@ struct SimOptions {
   // token and every device's traffic would cross the network in plaintext.
   std::string tls_ca_file;
   std::string population = "cohort-sim";
+  // With `server`: join this existing task (its population, model and settings) instead of
+  // creating one; the flags that would define a task are then unused. The run observes the next
+  // `rounds` rounds that end, starting only as many as the task does not already have queued.
+  std::string task_id;
 
   // Data.
   std::string data_dir = kDefaultFashionMnistDir;

@@ -57,6 +57,11 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(200);
 // Give up when no round ends for this long (a wedged server or federation).
 constexpr absl::Duration kStallLimit = absl::Minutes(10);
 
+// What a server restart looks like to a client: the channel reconnects by itself.
+bool IsServerAway(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
 double Seconds(const google::protobuf::Timestamp& from, const google::protobuf::Timestamp& to) {
   return static_cast<double>(to.seconds() - from.seconds()) +
          static_cast<double>(to.nanos() - from.nanos()) * 1e-9;
@@ -145,6 +150,14 @@ class SimulationImpl : public Simulation {
  private:
   absl::Status LoadData();
   absl::Status StartOrConnectServer();
+  absl::Status JoinTask();
+  // Asks for the rounds this run observes that the task has not queued already.
+  absl::Status StartRounds();
+  void PrintHeader() const;
+  // The server restarting or briefly unreachable: the run waits for it (up to the stall limit),
+  // saying so once on stderr, and says when it is back.
+  void ReportServerAway(const absl::Status& status);
+  void ReportServerBack();
   absl::Status CreateDevices();
   void StartWorkers();
   void StopWorkers();
@@ -171,6 +184,10 @@ class SimulationImpl : public Simulation {
 
   std::vector<std::unique_ptr<Device>> devices_;
   std::atomic<int64_t> last_ended_round_{0};
+  // --task: the task as it was when we joined, and the first round this run observes.
+  std::optional<cohort::v1::Task> joined_task_;
+  int64_t first_round_ = 1;
+  bool server_away_ = false;
   std::atomic<int64_t> injected_dropouts_{0};
   std::atomic<int64_t> device_errors_{0};
 
@@ -211,18 +228,49 @@ absl::Status SimulationImpl::Init() {
   if (!output_dir_.empty() && output_dir_.back() == '/') output_dir_.pop_back();
   COHORT_RETURN_IF_ERROR(LoadData());
   COHORT_RETURN_IF_ERROR(StartOrConnectServer());
-  std::string onnx_model;
-  if (IsOnnxModel(options_)) {
-    COHORT_ASSIGN_OR_RETURN(onnx_model, ReadModelFile(options_.model));
+  if (!options_.task_id.empty()) {
+    COHORT_RETURN_IF_ERROR(JoinTask());
+  } else {
+    std::string onnx_model;
+    if (IsOnnxModel(options_)) {
+      COHORT_ASSIGN_OR_RETURN(onnx_model, ReadModelFile(options_.model));
+    }
+    COHORT_ASSIGN_OR_RETURN(const cohort::v1::Task task,
+                            admin_->CreateTask(MakeTaskConfig(options_), onnx_model));
+    task_id_ = task.task_id();
   }
-  COHORT_ASSIGN_OR_RETURN(const cohort::v1::Task task,
-                          admin_->CreateTask(MakeTaskConfig(options_), onnx_model));
-  task_id_ = task.task_id();
   if (options_.on_device_report) {
     COHORT_RETURN_IF_ERROR(admin_->AttachCalibrationData(
         task_id_, CalibrationExamples(data_.train, kCalibrationExamples)));
   }
   return CreateDevices();
+}
+
+absl::Status SimulationImpl::JoinTask() {
+  absl::StatusOr<cohort::v1::Task> task = admin_->GetTask(options_.task_id);
+  if (absl::IsNotFound(task.status())) {
+    return absl::NotFoundError(absl::StrCat("--task: the server has no task '", options_.task_id,
+                                            "' (cohortctl list-tasks shows its tasks)"));
+  }
+  COHORT_RETURN_IF_ERROR(task.status());
+  if (task->state() == cohort::v1::TASK_STATE_PAUSED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--task: task '", options_.task_id, "' is paused; resume it (cohortctl resume) first"));
+  }
+  task_id_ = task->task_id();
+  joined_task_ = *task;
+  options_.population = task->config().population();
+  // Rounds that ended before we joined are not this run's.
+  COHORT_ASSIGN_OR_RETURN(const std::vector<cohort::v1::RoundSummary> rounds,
+                          admin_->ListRounds(task_id_, 100));
+  for (const cohort::v1::RoundSummary& s : rounds) {
+    if (s.phase() == cohort::v1::ROUND_PHASE_COMMITTED ||
+        s.phase() == cohort::v1::ROUND_PHASE_FAILED) {
+      last_ended_round_.store(std::max(last_ended_round_.load(), s.round_number()));
+    }
+  }
+  first_round_ = last_ended_round_.load() + 1;
+  return absl::OkStatus();
 }
 
 absl::Status SimulationImpl::LoadData() {
@@ -496,6 +544,56 @@ absl::Status SimulationImpl::WriteOutputs(const SimulationResult& result) const 
   return WriteFile(result.svg_path, RenderRoundsSvg(result.rounds, title));
 }
 
+void SimulationImpl::ReportServerAway(const absl::Status& status) {
+  if (server_away_) return;
+  server_away_ = true;
+  std::fprintf(stderr, "cohort-sim: server unreachable, waiting for it: %s\n",
+               status.ToString().c_str());
+}
+
+void SimulationImpl::ReportServerBack() {
+  if (!server_away_) return;
+  server_away_ = false;
+  std::fprintf(stderr, "cohort-sim: server back\n");
+}
+
+absl::Status SimulationImpl::StartRounds() {
+  int64_t queued = 0;
+  if (joined_task_.has_value()) {
+    if (joined_task_->continuous()) return absl::OkStatus();
+    // The round in flight is among the remaining ones until it ends.
+    queued = joined_task_->rounds_remaining() + joined_task_->evaluation_rounds_remaining();
+  }
+  if (queued >= options_.rounds) return absl::OkStatus();
+  return admin_->StartRounds(task_id_, options_.rounds - queued).status();
+}
+
+void SimulationImpl::PrintHeader() const {
+  if (joined_task_.has_value()) {
+    std::printf("cohort-sim: joined task %s (population %s), %d devices, observing rounds %lld-%lld\n",
+                task_id_.c_str(), options_.population.c_str(), options_.devices,
+                static_cast<long long>(first_round_),
+                static_cast<long long>(first_round_ + options_.rounds - 1));
+    std::fflush(stdout);
+    return;
+  }
+  std::string privacy = "no SecAgg, float32 updates";
+  if (options_.secagg) {
+    privacy = absl::StrFormat(
+        "SecAgg+ (sized for %.0f%% dropout, round-failure bound 2^-%d), %d-bit updates",
+        100 * SecAggDropoutRate(options_).value_or(0), SecAggCorrectnessBits(options_).value_or(0),
+        options_.bits);
+  } else if (options_.quantize) {
+    privacy = absl::StrFormat("no SecAgg, %d-bit updates", options_.bits);
+  }
+  std::printf("cohort-sim: task %s, %d devices, %d selected per round (target %d, commit with "
+              ">= %d), %d rounds, %s\n",
+              task_id_.c_str(), options_.devices, SelectedCohortSize(options_),
+              TargetCohortSize(options_), MinParticipants(options_), options_.rounds,
+              privacy.c_str());
+  std::fflush(stdout);
+}
+
 absl::StatusOr<SimulationResult> SimulationImpl::Run() {
   SimulationResult result;
   result.output_dir = output_dir_;
@@ -505,28 +603,11 @@ absl::StatusOr<SimulationResult> SimulationImpl::Run() {
   const absl::Time start = absl::Now();
 
   StartWorkers();
-  absl::StatusOr<cohort::v1::Task> started = admin_->StartRounds(task_id_, options_.rounds);
-  if (!started.ok()) {
+  if (absl::Status started = StartRounds(); !started.ok()) {
     StopWorkers();
-    return started.status();
+    return started;
   }
-  if (!options_.quiet) {
-    std::string privacy = "no SecAgg, float32 updates";
-    if (options_.secagg) {
-      privacy = absl::StrFormat(
-          "SecAgg+ (sized for %.0f%% dropout, round-failure bound 2^-%d), %d-bit updates",
-          100 * SecAggDropoutRate(options_).value_or(0),
-          SecAggCorrectnessBits(options_).value_or(0), options_.bits);
-    } else if (options_.quantize) {
-      privacy = absl::StrFormat("no SecAgg, %d-bit updates", options_.bits);
-    }
-    std::printf("cohort-sim: task %s, %d devices, %d selected per round (target %d, commit with "
-                ">= %d), %d rounds, %s\n",
-                task_id_.c_str(), options_.devices, SelectedCohortSize(options_),
-                TargetCohortSize(options_), MinParticipants(options_), options_.rounds,
-                privacy.c_str());
-    std::fflush(stdout);
-  }
+  if (!options_.quiet) PrintHeader();
 
   TrafficTotals traffic_mark = DeviceTraffic();
   int64_t processed = 0;
@@ -548,10 +629,21 @@ absl::StatusOr<SimulationResult> SimulationImpl::Run() {
     }
     absl::StatusOr<std::vector<cohort::v1::RoundSummary>> rounds =
         admin_->ListRounds(task_id_, 100);
+    if (IsServerAway(rounds.status())) {
+      ReportServerAway(rounds.status());
+      continue;
+    }
+    if (absl::IsNotFound(rounds.status())) {
+      failure = absl::NotFoundError(absl::StrCat(
+          "task ", task_id_, " is gone from the server (a restarted server with the in-memory "
+          "store keeps no tasks): ", rounds.status().message()));
+      break;
+    }
     if (!rounds.ok()) {
       failure = rounds.status();
       break;
     }
+    ReportServerBack();
     // Newest first on the wire; handle the ended ones we have not seen, oldest first.
     std::vector<cohort::v1::RoundSummary> ended;
     for (const cohort::v1::RoundSummary& s : *rounds) {
@@ -572,17 +664,21 @@ absl::StatusOr<SimulationResult> SimulationImpl::Run() {
     delta.down = (now_traffic.down - traffic_mark.down) / rounds_seen;
     if (!ended.empty()) traffic_mark = now_traffic;
     for (const cohort::v1::RoundSummary& s : ended) {
-      last_ended_round_.store(s.round_number());
       absl::StatusOr<RoundMetrics> m = MeasureRound(s, delta);
+      if (IsServerAway(m.status())) {
+        ReportServerAway(m.status());
+        break;  // measured again at the next poll
+      }
       if (!m.ok()) {
         failure = m.status();
         break;
       }
+      last_ended_round_.store(s.round_number());
       result.rounds.push_back(*m);
       ++processed;
       last_progress = absl::Now();
       if (!options_.quiet) {
-        std::printf("%s\n", FormatRoundLine(*m, options_.rounds).c_str());
+        std::printf("%s\n", FormatRoundLine(*m, first_round_ + options_.rounds - 1).c_str());
         std::fflush(stdout);
       }
       if (absl::Status written = WriteOutputs(result); !written.ok()) {

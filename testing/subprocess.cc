@@ -140,4 +140,18 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
+absl::Status MakeSelfSignedCertificate(const TempDir& dir, const std::string& name) {
+  absl::StatusOr<std::pair<int, std::string>> made = RunToCompletion(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+       "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+       "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir.File(name + ".key"), "-out",
+       dir.File(name + ".crt")},
+      absl::Seconds(30));
+  if (!made.ok()) return made.status();
+  if (made->first != 0) {
+    return absl::InternalError(absl::StrCat("openssl req exited ", made->first, ": ", made->second));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cohort::testing

@@ -55,6 +55,11 @@ class TempDir {
   std::string path_;
 };
 
+// A self-signed certificate for localhost and 127.0.0.1 (P-256, one day), made with the openssl
+// command the README shows: `dir`/`name`.crt and `dir`/`name`.key. INTERNAL with openssl's
+// output if it fails.
+absl::Status MakeSelfSignedCertificate(const TempDir& dir, const std::string& name);
+
 }  // namespace cohort::testing
 
 #endif  // COHORT_TESTING_SUBPROCESS_H_

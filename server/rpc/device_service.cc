@@ -185,7 +185,7 @@ grpc::ServerUnaryReactor* DeviceServiceImpl::Done(grpc::CallbackServerContext* c
   if (metrics_ != nullptr) metrics_->OnDeviceCall(method, grpc_status.error_code());
   if (!status.ok()) {
     COHORT_LOG_DEBUG("device call refused method={} code={} message={}", method,
-                     absl::StatusCodeToString(status.code()), status.message());
+                     absl::StatusCodeToString(status.code()), std::string(status.message()));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc_status);

@@ -154,16 +154,8 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A self-signed certificate for localhost, made with the openssl command as the README shows.
 void MakeCertificate(const TempDir& dir, const std::string& name) {
-  const auto made = RunToCompletion(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-       "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
-       "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir.File(name + ".key"), "-out",
-       dir.File(name + ".crt")},
-      absl::Seconds(30));
-  REQUIRE(made.ok());
-  REQUIRE(made->first == 0);
+  REQUIRE(cohort::testing::MakeSelfSignedCertificate(dir, name).ok());
 }
 
 TEST_CASE("CohortServer_ServesTlsAndRequiresAdminClientCertificatesWithMutualTls") {
