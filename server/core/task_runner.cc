@@ -62,10 +62,13 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
                                                      stored.status().message()));
     }
     state = *std::move(stored);
-  } else if (latest_model.version() > 0 && !state.first.empty()) {
+  } else if (latest_model.version() > 0 &&
+             (!state.first.empty() || task.config().optimizer().decay().kind() !=
+                                          cohort::v1::LearningRateDecay::KIND_CONSTANT)) {
+    // Plain FedAvg has no moments, but a decaying rate has a position in its schedule.
     COHORT_LOG_WARN(
-        "no optimizer state stored with the latest model; the optimizer starts "
-        "afresh task={} model={}",
+        "no optimizer state stored with the latest model; its moments and learning-rate "
+        "schedule start afresh task={} model={}",
         task.task_id(), latest_model.version());
   }
   if (task.state() == cohort::v1::TASK_STATE_UNSPECIFIED) {
