@@ -239,7 +239,8 @@ absl::Status SimulationImpl::Init() {
                             admin_->CreateTask(MakeTaskConfig(options_), onnx_model));
     task_id_ = task.task_id();
   }
-  if (options_.on_device_report) {
+  // A joined task is someone else's: its calibration data stays as its owner set it.
+  if (options_.on_device_report && !joined_task_.has_value()) {
     COHORT_RETURN_IF_ERROR(admin_->AttachCalibrationData(
         task_id_, CalibrationExamples(data_.train, kCalibrationExamples)));
   }
