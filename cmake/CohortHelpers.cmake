@@ -32,9 +32,10 @@ function(cohort_cc_binary)
   target_compile_options(${CC_NAME} PRIVATE ${COHORT_WARNINGS})
 endfunction()
 
-# Tests are built and registered only when BUILD_TESTING is on (include(CTest) sets it).
+# Tests are built and registered only when BUILD_TESTING is on (include(CTest) sets it), and not
+# in an SDK-only build, which has no Catch2 (its one test is a plain C program).
 function(cohort_cc_test)
-  if(NOT BUILD_TESTING)
+  if(NOT BUILD_TESTING OR COHORT_SDK_ONLY)
     return()
   endif()
   cmake_parse_arguments(CC "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
