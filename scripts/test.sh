@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # README command two: installs what is missing, then builds and runs every test twice, a
-# release build and an AddressSanitizer + UndefinedBehaviorSanitizer build, and runs every
-# libFuzzer target (clang, ASan + UBSan) for a bounded time on a scratch copy of its seeds.
+# release build and an AddressSanitizer + UndefinedBehaviorSanitizer build, cross-compiles the
+# client SDK for aarch64 and runs its C participation test under qemu against the release
+# build's server (scripts/build-sdk-aarch64.sh), and runs every libFuzzer target (clang,
+# ASan + UBSan) for a bounded time on a scratch copy of its seeds.
 #
-#   bash scripts/test.sh            # all three
-#   COHORT_TEST_BUILDS=release bash scripts/test.sh   # any of: release, asan, fuzz
+#   bash scripts/test.sh            # all four
+#   COHORT_TEST_BUILDS=release bash scripts/test.sh   # any of: release, aarch64, asan, fuzz
 #   COHORT_FUZZ_SECONDS=300 COHORT_FUZZ_RUNS=-1 COHORT_TEST_BUILDS=fuzz bash scripts/test.sh   # longer
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/install-deps.sh"
 
-builds=${COHORT_TEST_BUILDS:-"release asan fuzz"}
+builds=${COHORT_TEST_BUILDS:-"release aarch64 asan fuzz"}
 jobs=$(nproc)
+# The aarch64 test's server is the release build's client_sdk_test_server: on CI the release
+# tree stays until the aarch64 build has used it (right after, in the default order).
+release_done=false
 
 run_build() {
   local name=$1; shift
@@ -26,7 +31,19 @@ run_build() {
   # Tests that bind ports or time real deadlines are marked RUN_SERIAL; the rest run in parallel.
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
   # On CI nothing reads a passed build again: free its disk before the next one is built.
-  if [[ "${CI:-}" == true ]]; then rm -rf "$dir"; fi
+  if [[ "${CI:-}" == true && ! ("$name" == release && " $builds " == *" aarch64 "*) ]]; then
+    rm -rf "$dir"
+  fi
+}
+
+run_aarch64() {
+  # Builds the host server into build/release itself when that tree has none (configured as
+  # run_build does, so a later release build reuses it).
+  COHORT_HOST_BUILD="$root/build/release" bash "$root/scripts/build-sdk-aarch64.sh"
+  if [[ "${CI:-}" == true ]]; then
+    rm -rf "$root/build/aarch64"
+    if [[ "$release_done" == true ]]; then rm -rf "$root/build/release"; fi
+  fi
 }
 
 run_fuzzers() {
@@ -67,10 +84,11 @@ run_fuzzers() {
 
 for build in $builds; do
   case "$build" in
-    release) run_build release ;;
+    release) run_build release; release_done=true ;;
+    aarch64) run_aarch64 ;;
     asan) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_build asan -DCOHORT_SANITIZE=ON -DCOHORT_BUILD_BENCHMARKS=OFF ;;
     fuzz) run_fuzzers ;;
-    *) echo "unknown build '$build': expected release, asan or fuzz" >&2; exit 2 ;;
+    *) echo "unknown build '$build': expected release, aarch64, asan or fuzz" >&2; exit 2 ;;
   esac
 done
