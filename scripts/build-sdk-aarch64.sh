@@ -8,7 +8,8 @@
 #   bash scripts/build-sdk-aarch64.sh                 # host server from build/release
 #   COHORT_HOST_BUILD=build/dev bash scripts/build-sdk-aarch64.sh
 #
-# Only the two targets are built (SDK-only configuration, no debug info), into build/aarch64.
+# Only the two targets are built (SDK-only configuration, no debug info), into build/aarch64,
+# with gRPC, OpenSSL, c-ares and zlib linked into the library (cmake/CohortStaticGrpc.cmake).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir="$root/build/aarch64"
@@ -50,7 +51,8 @@ echo "== aarch64 build ($dir)"
 cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root/cmake/$triplet.cmake" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DCOHORT_SDK_ONLY=ON \
-  -DCOHORT_AARCH64_SYSROOT="$sysroot" -DCOHORT_TEST_SERVER="$server" >/dev/null
+  -DCOHORT_SDK_STATIC_GRPC=ON -DCOHORT_AARCH64_SYSROOT="$sysroot" -DCOHORT_TEST_SERVER="$server" \
+  >/dev/null
 cmake --build "$dir" --target cohort_client_shared c_api_participation_test
 built=$SECONDS
 
