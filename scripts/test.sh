@@ -17,6 +17,7 @@ jobs=$(nproc)
 # The aarch64 test's server is the release build's client_sdk_test_server: on CI the release
 # tree stays until the aarch64 build has used it (right after, in the default order).
 release_done=false
+aarch64_done=false
 
 run_build() {
   local name=$1; shift
@@ -31,7 +32,8 @@ run_build() {
   # Tests that bind ports or time real deadlines are marked RUN_SERIAL; the rest run in parallel.
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
   # On CI nothing reads a passed build again: free its disk before the next one is built.
-  if [[ "${CI:-}" == true && ! ("$name" == release && " $builds " == *" aarch64 "*) ]]; then
+  if [[ "${CI:-}" == true &&
+        ! ("$name" == release && " $builds " == *" aarch64 "* && "$aarch64_done" == false) ]]; then
     rm -rf "$dir"
   fi
 }
@@ -85,7 +87,7 @@ run_fuzzers() {
 for build in $builds; do
   case "$build" in
     release) run_build release; release_done=true ;;
-    aarch64) run_aarch64 ;;
+    aarch64) run_aarch64; aarch64_done=true ;;
     asan) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_build asan -DCOHORT_SANITIZE=ON -DCOHORT_BUILD_BENCHMARKS=OFF ;;
     fuzz) run_fuzzers ;;
