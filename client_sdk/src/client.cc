@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/address.h"
+#include "base/device_id.h"
 #include "client_sdk/src/client_impl.h"
 #include "client_sdk/src/inference_fetch.h"
 #include "client_sdk/src/participation.h"
@@ -239,6 +240,8 @@ absl::Status ValidateConfig(const Config& config, const Trainer* trainer) {
   if (!config.device_id_provider) {
     return absl::InvalidArgumentError("device_id_provider is not set");
   }
+  // The server would refuse every check-in with a bad id; say so when the app creates the client.
+  if (absl::Status s = ValidateDeviceId(config.device_id_provider()); !s.ok()) return s;
   if (config.sdk_version.empty()) return absl::InvalidArgumentError("sdk_version is empty");
   if (config.rpc_timeout <= absl::ZeroDuration() || config.long_poll < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("rpc_timeout must be positive, long_poll not negative");

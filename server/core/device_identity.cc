@@ -5,21 +5,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/device_id.h"
 
 namespace cohort::server {
 
 absl::Status ValidateDeviceIdentity(absl::string_view population, absl::string_view device_id,
                                     absl::string_view sdk_version, int sdk_major) {
   if (population.empty()) return absl::InvalidArgumentError("population is empty");
-  if (device_id.size() < 16 || device_id.size() > 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "device_id must be 16 to 128 printable ASCII bytes, got ", device_id.size()));
-  }
-  for (char c : device_id) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError("device_id must be printable ASCII without spaces");
-    }
-  }
+  if (absl::Status s = ValidateDeviceId(device_id); !s.ok()) return s;
   const std::vector<absl::string_view> parts = absl::StrSplit(sdk_version, '.');
   int major = 0;
   if (parts.size() < 2 || parts.size() > 3 || !absl::SimpleAtoi(parts[0], &major)) {

@@ -97,6 +97,25 @@ int main(int argc, char** argv) {
     fprintf(stderr, "FAIL: create with an empty config did not fail cleanly\n");
     return 1;
   }
+  /* A device id the server would refuse is refused at creation, naming the rule. */
+  device short_id = {.device_id = "too-short"};
+  char short_id_dir[] = "/tmp/cohort_c_api_id_XXXXXX";
+  if (mkdtemp(short_id_dir) == NULL) return 1;
+  cohort_config with_short_id;
+  cohort_config_init(&with_short_id);
+  with_short_id.server_address = "127.0.0.1:1";
+  with_short_id.population = "c-abi";
+  with_short_id.storage_dir = short_id_dir;
+  with_short_id.device_id = device_id;
+  with_short_id.user_data = &short_id;
+  cohort_trainer trainer = {&short_id, train};
+  if (cohort_client_create(&with_short_id, &trainer, &bad) != COHORT_INVALID_ARGUMENT ||
+      bad != NULL || strstr(cohort_last_error_message(), "device_id must be 16 to 128") == NULL) {
+    fprintf(stderr, "FAIL: a 9-byte device id was not refused at creation: '%s'\n",
+            cohort_last_error_message());
+    return 1;
+  }
+  rmdir(short_id_dir);
   if (strcmp(cohort_status_name(COHORT_UNAVAILABLE), "UNAVAILABLE") != 0) {
     fprintf(stderr, "FAIL: status names\n");
     return 1;
