@@ -22,6 +22,9 @@ packages=(
   dataset-fashion-mnist
   # the Kubernetes manifests' check (scripts/check-k8s.py)
   python3-yaml
+  # the Kotlin wrapper's JVM tests (client_sdk/bindings/android/src/test): JDK with jni.h,
+  # Debian's Kotlin compiler and coroutines (atomicfu is a runtime dependency Debian omits)
+  openjdk-17-jdk-headless kotlin libkotlinx-coroutines-java libkotlinx-atomicfu-java
   # the SDK for aarch64 (scripts/build-sdk-aarch64.sh): cross toolchain, qemu for its test, and
   # the arm64 builds of its libraries next to the amd64 ones (multiarch). XNNPACK, pthreadpool
   # and cpuinfo cannot be co-installed; the script unpacks their arm64 .debs into its build tree.

@@ -1,61 +1,155 @@
 package dev.cohort.client
 
-/** The app's trainer: trains on data that never leaves the app. Called on the SDK's thread. */
-interface Trainer {
-    /** Returns the trained parameters (same size as [parameters]) and the local example count. */
-    fun train(parameters: FloatArray, epochs: Int, batchSize: Int, learningRate: Double,
-              round: Long): TrainingResult
-}
-
-class TrainingResult(val parameters: FloatArray, val numExamples: Long, val loss: Double)
-
-enum class OutcomeKind { CONTRIBUTED, ROUND_FAILED, DROPPED, RETRY_LATER }
-
-class Outcome(val kind: OutcomeKind, val taskId: String, val roundNumber: Long,
-              val newModelVersion: Long, val retryAtUnixMillis: Long, val reason: String)
-
-/** A failed SDK call: [code] is a cohort_status (absl/gRPC code numbers). */
-class CohortException(val code: Int, message: String) : Exception(message)
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.isActive
 
 /**
  * Kotlin face of libcohort_client.so (cohort/cohort_client.h) through cohort_jni.c.
- * runOnce() blocks: call it from a worker (WorkManager), never the main thread.
+ *
+ *     CohortClient(address, rootsPem, "keyboard/en", dir, deviceId, trainer).use { client ->
+ *         client.setEligibility(Eligibility(charging = true, unmetered = true, idle = true,
+ *                                           batteryPercent = 90))
+ *         val outcome = client.runOnce()     // suspends; cancelling the coroutine cancels it
+ *     }
+ *
+ * Construction refuses what the server would refuse (an empty population, a device id that is
+ * not 16 to 128 printable ASCII bytes, plaintext to a non-loopback address) with a
+ * [CohortException] of code 3 (INVALID_ARGUMENT); a storage directory another client holds is
+ * code 9 (FAILED_PRECONDITION).
+ *
+ * Threads: one participation at a time; [cancel], [setEligibility] and [close] are safe from any
+ * thread, also while a participation runs. [close] cancels a running participation and returns
+ * once it has ended (after the trainer returns, if it was training); every call after [close]
+ * throws [IllegalStateException] except [cancel] and [close], which do nothing.
  */
-class CohortClient(
+class CohortClient @JvmOverloads constructor(
     serverAddress: String,
     tlsRootCertsPem: String,
     population: String,
     storageDir: String,
     deviceId: String,
     trainer: Trainer,
+    progress: ProgressListener? = null,
+    options: CohortOptions = CohortOptions()
 ) : AutoCloseable {
-    private var handle: Long =
-        nativeCreate(serverAddress, tlsRootCertsPem, population, storageDir, deviceId, trainer)
+    private val callbacks = NativeCallbacks(trainer, progress)
+    private val lock = Object()
+    private var handle: Long
+    private var running = false
+    private var closing = false
 
-    fun setEligibility(charging: Boolean, unmetered: Boolean, idle: Boolean, batteryPercent: Int) =
-        nativeSetEligibility(handle, charging, unmetered, idle, batteryPercent)
+    init {
+        handle = nativeCreate(serverAddress, tlsRootCertsPem, population, storageDir, deviceId,
+                              options.rpcTimeoutMillis, options.initialBackoffMillis,
+                              options.maxBackoffMillis)
+    }
 
-    /** One participation; throws [CohortException] (code 1 = CANCELLED after [cancel]). */
-    fun runOnce(): Outcome = nativeRunOnce(handle)
+    fun setEligibility(eligibility: Eligibility) {
+        synchronized(lock) {
+            check(!closing) { CLOSED }
+            nativeSetEligibility(handle, eligibility.charging, eligibility.unmetered,
+                                 eligibility.idle, eligibility.batteryPercent)
+        }
+    }
 
-    /** Safe from any thread. */
-    fun cancel() = nativeCancel(handle)
+    /**
+     * One participation, on [dispatcher] (blocking I/O and the trainer run there). Cancelling
+     * the calling coroutine cancels the participation; this returns once it has ended. Throws
+     * [CohortException] for a failed participation (a trainer's exception is its cause).
+     */
+    suspend fun runOnce(dispatcher: CoroutineDispatcher = Dispatchers.IO): Outcome = coroutineScope {
+        val participation = async(dispatcher) {
+            try {
+                runOnceBlocking()
+            } catch (e: CohortException) {
+                // The caller's cancellation ended it: say so as coroutines do, or the CANCELLED
+                // status would replace the caller's CancellationException.
+                if (e.code != CANCELLED || isActive) throw e
+                throw CancellationException("participation cancelled").apply { initCause(e) }
+            }
+        }
+        try {
+            participation.await()
+        } catch (e: CancellationException) {
+            cancel()  // coroutineScope waits for the participation, which now ends promptly
+            throw e
+        }
+    }
+
+    /** [runOnce] for callers without coroutines: blocks; never call it on the main thread. */
+    fun runOnceBlocking(): Outcome {
+        val current: Long
+        synchronized(lock) {
+            check(!closing) { CLOSED }
+            check(!running) { "a participation is already running" }
+            running = true
+            current = handle
+            callbacks.startParticipation()
+        }
+        try {
+            return nativeRunOnce(current, callbacks)
+        } catch (e: CohortException) {
+            val trainerError = callbacks.trainerError ?: throw e
+            throw CohortException(e.code, "local training failed: $trainerError", trainerError)
+        } finally {
+            synchronized(lock) {
+                running = false
+                lock.notifyAll()
+            }
+        }
+    }
+
+    /** Cancels a running participation (it throws code 1, CANCELLED); otherwise does nothing. */
+    fun cancel() {
+        synchronized(lock) {
+            if (closing || !running) return
+            // Seen by the participation at its next progress report even if this cancel lands
+            // before the native side has begun the participation (and so would be forgotten).
+            callbacks.cancelRequested = true
+            nativeCancel(handle)
+        }
+    }
 
     override fun close() {
-        if (handle != 0L) nativeDestroy(handle)
-        handle = 0L
+        synchronized(lock) {
+            if (closing) return
+            closing = true
+            while (running) {
+                callbacks.cancelRequested = true
+                nativeCancel(handle)
+                lock.wait()
+            }
+            nativeDestroy(handle)
+            handle = 0L
+        }
     }
 
     private companion object {
+        const val CLOSED = "CohortClient is closed"
+        const val CANCELLED = 1
+
         init { System.loadLibrary("cohort_jni") }  // links libcohort_client.so
+
         @JvmStatic external fun nativeCreate(address: String, roots: String, population: String,
                                              storageDir: String, deviceId: String,
-                                             trainer: Trainer): Long
+                                             rpcTimeoutMillis: Long, initialBackoffMillis: Long,
+                                             maxBackoffMillis: Long): Long
         @JvmStatic external fun nativeSetEligibility(handle: Long, charging: Boolean,
                                                      unmetered: Boolean, idle: Boolean,
                                                      batteryPercent: Int)
-        @JvmStatic external fun nativeRunOnce(handle: Long): Outcome
+        @JvmStatic external fun nativeRunOnce(handle: Long, callbacks: NativeCallbacks): Outcome
         @JvmStatic external fun nativeCancel(handle: Long)
         @JvmStatic external fun nativeDestroy(handle: Long)
     }
 }
+
+/** Optional transport settings; 0 keeps the SDK's default (30 s, 500 ms, 60 s). */
+class CohortOptions @JvmOverloads constructor(
+    val rpcTimeoutMillis: Long = 0,
+    val initialBackoffMillis: Long = 0,
+    val maxBackoffMillis: Long = 0
+)
