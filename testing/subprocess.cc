@@ -12,7 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 extern char** environ;
 
@@ -138,6 +141,15 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+int PortFromPortFile(const std::string& port_file, const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(port_file, '\n')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    int port = 0;
+    if (kv.first == key && absl::SimpleAtoi(kv.second, &port)) return port;
+  }
+  return 0;
 }
 
 absl::Status MakeSelfSignedCertificate(const TempDir& dir, const std::string& name) {

@@ -43,6 +43,10 @@ absl::StatusOr<std::pair<int, std::string>> RunToCompletion(const std::vector<st
 // Polls until `path` exists and is non-empty. DEADLINE_EXCEEDED after `timeout`.
 absl::StatusOr<std::string> WaitForFile(const std::string& path, absl::Duration timeout);
 
+// The port `key` (device_port, admin_port, metrics_port) in a cohort-server --port_file's
+// content ("key=port" lines, docs/operations.md); 0 if absent.
+int PortFromPortFile(const std::string& port_file, const std::string& key);
+
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents by the destructor.
 class TempDir {
  public:

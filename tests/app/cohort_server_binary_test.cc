@@ -20,6 +20,7 @@
 namespace {
 
 using cohort::testing::PostgresCluster;
+using cohort::testing::PortFromPortFile;
 using cohort::testing::RunToCompletion;
 using cohort::testing::Subprocess;
 using cohort::testing::TempDir;
@@ -27,15 +28,6 @@ using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
 constexpr char kToken[] = "test-admin-token-0123456789";
-
-int PortFrom(const std::string& port_file, const std::string& key) {
-  for (absl::string_view line : absl::StrSplit(port_file, '\n')) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
-    int port = 0;
-    if (kv.first == key && absl::SimpleAtoi(kv.second, &port)) return port;
-  }
-  return 0;
-}
 
 HealthCheckResponse::ServingStatus CheckHealth(
     int port, const std::string& service,
@@ -103,15 +95,15 @@ TEST_CASE("CohortServer_ServesHealthOnBothPortsAndStopsCleanlyOnSigterm") {
   REQUIRE(server.ok());
   const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
   REQUIRE(ports.ok());
-  const int device_port = PortFrom(*ports, "device_port");
-  const int admin_port = PortFrom(*ports, "admin_port");
+  const int device_port = PortFromPortFile(*ports, "device_port");
+  const int admin_port = PortFromPortFile(*ports, "admin_port");
   REQUIRE(device_port > 0);
   REQUIRE(admin_port > 0);
 
   CHECK(CheckHealth(device_port, "") == HealthCheckResponse::SERVING);
   CHECK(CheckHealth(device_port, "cohort.v1.DeviceService") == HealthCheckResponse::SERVING);
   CHECK(CheckHealth(admin_port, "cohort.v1.AdminService") == HealthCheckResponse::SERVING);
-  const int metrics_port = PortFrom(*ports, "metrics_port");
+  const int metrics_port = PortFromPortFile(*ports, "metrics_port");
   REQUIRE(metrics_port > 0);
   CHECK_THAT(HttpGet(metrics_port, "/metrics"), Catch::StartsWith("HTTP/1.") &&
                                                     Catch::Contains("200"));
@@ -135,7 +127,7 @@ TEST_CASE("CohortServer_RefusesAPortAnotherServerAlreadyListensOn") {
   REQUIRE(first.ok());
   const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
   REQUIRE(ports.ok());
-  const int device_port = PortFrom(*ports, "device_port");
+  const int device_port = PortFromPortFile(*ports, "device_port");
   REQUIRE(device_port > 0);
 
   const std::string taken = "127.0.0.1:" + std::to_string(device_port);
@@ -171,8 +163,8 @@ TEST_CASE("CohortServer_ServesTlsAndRequiresAdminClientCertificatesWithMutualTls
   REQUIRE(server.ok());
   const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
   REQUIRE(ports.ok());
-  const int device_port = PortFrom(*ports, "device_port");
-  const int admin_port = PortFrom(*ports, "admin_port");
+  const int device_port = PortFromPortFile(*ports, "device_port");
+  const int admin_port = PortFromPortFile(*ports, "admin_port");
 
   grpc::SslCredentialsOptions server_only;
   server_only.pem_root_certs = ReadFile(dir.File("server.crt"));
@@ -236,7 +228,7 @@ TEST_CASE("CohortServer_JsonLogsAreOneObjectPerLine_TheServersAndGrpcsAlike") {
   REQUIRE(server.ok());
   const auto ports = cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(20));
   REQUIRE(ports.ok());
-  CHECK(CheckHealth(PortFrom(*ports, "device_port"), "") == HealthCheckResponse::SERVING);
+  CHECK(CheckHealth(PortFromPortFile(*ports, "device_port"), "") == HealthCheckResponse::SERVING);
   REQUIRE(server->Signal(SIGTERM).ok());
   const auto exit_code = server->Wait(absl::Seconds(20));
   REQUIRE(exit_code.ok());

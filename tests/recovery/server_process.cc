@@ -15,6 +15,8 @@
 namespace cohort::recovery_test {
 namespace {
 
+using cohort::testing::PortFromPortFile;
+
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -25,15 +27,6 @@ std::unique_ptr<grpc::ClientContext> AdminContext() {
   context->AddMetadata("authorization", absl::StrCat("Bearer ", kAdminToken));
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return context;
-}
-
-int PortFrom(const std::string& port_file, const std::string& key) {
-  for (absl::string_view line : absl::StrSplit(port_file, '\n')) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
-    int port = 0;
-    if (kv.first == key && absl::SimpleAtoi(kv.second, &port)) return port;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -146,9 +139,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const testin
     return absl::DeadlineExceededError(
         absl::StrCat("cohort-server did not start: ", server->Output()));
   }
-  server->device_port_ = PortFrom(*ports, "device_port");
+  server->device_port_ = PortFromPortFile(*ports, "device_port");
   server->admin_ = std::make_unique<AdminClient>(
-      absl::StrCat("127.0.0.1:", PortFrom(*ports, "admin_port")));
+      absl::StrCat("127.0.0.1:", PortFromPortFile(*ports, "admin_port")));
   return server;
 }
 
