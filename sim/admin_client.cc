@@ -20,9 +20,12 @@ absl::Status FromGrpc(const grpc::Status& status, const std::string& what) {
 AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel, std::string token)
     : stub_(cohort::v1::AdminService::NewStub(std::move(channel))), token_(std::move(token)) {}
 
-void AdminClient::Prepare(grpc::ClientContext* context) const {
+void AdminClient::Prepare(grpc::ClientContext* context, absl::Duration deadline) const {
   context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
-  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
+  // A fail-fast call leaves a reconnecting TLS channel unpolled, and its handshake with a
+  // restarted server then misses gRPC's connect deadline over and over.
+  context->set_wait_for_ready(true);
 }
 
 absl::StatusOr<cohort::v1::Task> AdminClient::CreateTask(const cohort::v1::TaskConfig& config,
@@ -89,7 +92,8 @@ absl::Status AdminClient::AttachCalibrationData(const std::string& task_id,
 absl::StatusOr<std::vector<cohort::v1::RoundSummary>> AdminClient::ListRounds(
     const std::string& task_id, int32_t page_size) {
   grpc::ClientContext context;
-  Prepare(&context);
+  // The simulator polls this every 200 ms: an unreachable server is reported within seconds.
+  Prepare(&context, absl::Seconds(5));
   cohort::v1::ListRoundsRequest request;
   request.set_task_id(task_id);
   request.set_page_size(page_size);

@@ -44,7 +44,8 @@ class AdminClient {
   absl::StatusOr<ModelVersion> DownloadModel(const std::string& task_id, int64_t version);
 
  private:
-  void Prepare(grpc::ClientContext* context) const;
+  // Bearer token, deadline, and wait-for-ready (see Transport::Call in the SDK for why).
+  void Prepare(grpc::ClientContext* context, absl::Duration deadline = absl::Seconds(30)) const;
 
   std::unique_ptr<cohort::v1::AdminService::Stub> stub_;
   std::string token_;

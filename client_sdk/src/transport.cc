@@ -27,6 +27,12 @@ absl::StatusOr<Response> Transport::Call(Method method, const Request& request,
                                          absl::Duration timeout) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  // Wait for the channel to connect rather than fail fast: a fail-fast call ends at once while
+  // the channel reconnects, and then nothing polls the connection attempt, whose connect and
+  // TLS handshake miss gRPC's connect deadline again and again (a TLS channel took minutes to
+  // reach a restarted server, if ever). An unreachable server now costs the call its deadline
+  // and ends in DEADLINE_EXCEEDED, transient like UNAVAILABLE.
+  context.set_wait_for_ready(true);
   {
     absl::MutexLock lock(&mu_);
     if (cancelled_) return absl::CancelledError("participation cancelled");

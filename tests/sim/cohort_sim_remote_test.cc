@@ -22,20 +22,12 @@
 namespace {
 
 using cohort::testing::PostgresCluster;
+using cohort::testing::PortFromPortFile;
 using cohort::testing::RunToCompletion;
 using cohort::testing::Subprocess;
 using cohort::testing::TempDir;
 
 constexpr char kToken[] = "sim-remote-test-admin-token-0123";
-
-int PortFrom(const std::string& port_file, const std::string& key) {
-  for (absl::string_view line : absl::StrSplit(port_file, '\n')) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
-    int port = 0;
-    if (kv.first == key && absl::SimpleAtoi(kv.second, &port)) return port;
-  }
-  return 0;
-}
 
 struct ServerSetup {
   std::string store;  // a postgresql:// URI, or empty for the in-memory store
@@ -102,8 +94,8 @@ struct RunningServer {
 RunningServer StartOnFreePorts(const TempDir& dir, ServerSetup setup) {
   Subprocess process = StartServer(dir, setup);
   const std::string ports = *cohort::testing::WaitForFile(dir.File("ports"), absl::Seconds(1));
-  RunningServer server{std::move(process), PortFrom(ports, "device_port"),
-                       PortFrom(ports, "admin_port")};
+  RunningServer server{std::move(process), PortFromPortFile(ports, "device_port"),
+                       PortFromPortFile(ports, "admin_port")};
   REQUIRE(server.device_port > 0);
   REQUIRE(server.admin_port > 0);
   return server;
@@ -144,8 +136,12 @@ TEST_CASE("CohortSim_JoinsAnExistingTask_AndWaitsOutAServerKilledAndRestarted") 
   cohort::sim_test::WriteSplit(dir.path(), "train", 400, 1);
   cohort::sim_test::WriteSplit(dir.path(), "t10k", 200, 2);
   std::ofstream(dir.File("token")) << kToken << "\n";
-  RunningServer server = StartOnFreePorts(dir, {.store = *store});
-  const auto sim_args = [&](const std::string& out, const std::vector<std::string>& extra) {
+  // Over TLS, where gRPC's fail-fast calls once left the devices' channels unable to finish a
+  // handshake with the restarted server for minutes.
+  REQUIRE(cohort::testing::MakeSelfSignedCertificate(dir, "server").ok());
+  RunningServer server = StartOnFreePorts(dir, {.store = *store, .tls = true});
+  const auto sim_args = [&](const std::string& out, std::vector<std::string> extra) {
+    extra.push_back("--tls_ca=" + dir.File("server.crt"));
     return SimArgs(dir, out, server.device_port, server.admin_port, extra);
   };
 
@@ -172,7 +168,8 @@ TEST_CASE("CohortSim_JoinsAnExistingTask_AndWaitsOutAServerKilledAndRestarted") 
   REQUIRE(server.process.Wait(absl::Seconds(10)).ok());
   REQUIRE(WaitForOutput(*joined, "server unreachable", absl::Seconds(30)));
   Subprocess restarted = StartServer(
-      dir, {.store = *store, .device_port = server.device_port, .admin_port = server.admin_port});
+      dir, {.store = *store, .tls = true, .device_port = server.device_port,
+            .admin_port = server.admin_port});
 
   const auto exit_code = joined->Wait(absl::Seconds(200));
   REQUIRE(exit_code.ok());
