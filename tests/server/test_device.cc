@@ -165,8 +165,13 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     e->set_idle(true);
     e->set_battery_percent(90);
     cohort::v1::CheckInResponse response;
-    const grpc::Status checked_in = Retried(
-        deadline, [&](grpc::ClientContext* c) { return stub_->CheckIn(c, request, &response); });
+    const grpc::Status checked_in = Retried(deadline, [&](grpc::ClientContext* c) {
+      // A first connect that fails (seen once on a loaded machine) would otherwise end the
+      // device at once with UNAVAILABLE, and its round would wait for it until the test timed
+      // out; wait-for-ready lets the channel reconnect within the call's deadline.
+      c->set_wait_for_ready(true);
+      return stub_->CheckIn(c, request, &response);
+    });
     if (checked_in.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       // Refused outright (an impostor): the caller inspects this.
       result.check_in_error = checked_in.error_code();
