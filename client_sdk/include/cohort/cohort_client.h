@@ -21,7 +21,8 @@
  *
  * Thread-safety: a cohort_client may be used from several threads: run_once blocks its caller
  * while cancel, stop and set_eligibility may come from any thread. Callbacks (trainer,
- * progress, errors, device id) run on the thread that runs the participation.
+ * progress, errors, device id) run on the thread that runs the participation; device_id is
+ * also called once by cohort_client_create, on its caller's thread, to check the id.
  *
  * Inference (cohort_inference_model_*, docs/inference.md) runs the global model from an artifact
  * the app holds:

@@ -30,13 +30,36 @@ static char* dup_string(JNIEnv* env, jstring s) {
   return copy;
 }
 
+/* A Java string from UTF-8 bytes. NewStringUTF takes modified UTF-8 only, and a server's
+ * message or a truncated one is not always that (CheckJNI aborts the app on it); invalid
+ * sequences become U+FFFD here. NULL with an exception pending on failure. */
+static jstring new_string(JNIEnv* env, const char* utf8) {
+  jsize n = (jsize)strlen(utf8);
+  jbyteArray bytes = (*env)->NewByteArray(env, n);
+  if (bytes == NULL) return NULL;
+  (*env)->SetByteArrayRegion(env, bytes, 0, n, (const jbyte*)utf8);
+  jclass string_class = (*env)->FindClass(env, "java/lang/String");
+  jstring charset = (*env)->NewStringUTF(env, "UTF-8");
+  jmethodID ctor = string_class == NULL
+                       ? NULL
+                       : (*env)->GetMethodID(env, string_class, "<init>",
+                                             "([BLjava/lang/String;)V");
+  jstring s = ctor == NULL || charset == NULL
+                  ? NULL
+                  : (jstring)(*env)->NewObject(env, string_class, ctor, bytes, charset);
+  (*env)->DeleteLocalRef(env, bytes);
+  if (string_class != NULL) (*env)->DeleteLocalRef(env, string_class);
+  if (charset != NULL) (*env)->DeleteLocalRef(env, charset);
+  return s;
+}
+
 static void throw_cohort(JNIEnv* env, cohort_status status, const char* message) {
   jclass cls = (*env)->FindClass(env, "dev/cohort/client/CohortException");
   if (cls == NULL) return;
   jmethodID ctor = (*env)->GetMethodID(env, cls, "<init>", "(ILjava/lang/String;)V");
-  jstring msg = (*env)->NewStringUTF(env, message);
-  if (ctor == NULL || msg == NULL) return;
-  (*env)->Throw(env, (jthrowable)(*env)->NewObject(env, cls, ctor, (jint)status, msg));
+  jstring msg = ctor == NULL ? NULL : new_string(env, message);
+  jobject e = msg == NULL ? NULL : (*env)->NewObject(env, cls, ctor, (jint)status, msg);
+  if (e != NULL) (*env)->Throw(env, (jthrowable)e);
 }
 
 /* Clears a pending exception; returns whether there was one. */
@@ -67,11 +90,12 @@ static void trainer_error_message(JNIEnv* env, jobject callbacks, char* out, siz
   (*env)->DeleteLocalRef(env, message);
 }
 
-static cohort_status train(void* user_data, const cohort_tensor_spec* tensors, size_t num_tensors,
-                           const float* parameters, size_t num_parameters,
-                           const cohort_training_params* params, float* out_parameters,
-                           int64_t* out_num_examples, double* out_loss, char* error_message,
-                           size_t error_message_size) {
+static cohort_status train_in_frame(void* user_data, const cohort_tensor_spec* tensors,
+                                    size_t num_tensors, const float* parameters,
+                                    size_t num_parameters, const cohort_training_params* params,
+                                    float* out_parameters, int64_t* out_num_examples,
+                                    double* out_loss, char* error_message,
+                                    size_t error_message_size) {
   (void)tensors;
   (void)num_tensors;
   jni_client* c = (jni_client*)user_data;
@@ -120,15 +144,42 @@ static cohort_status train(void* user_data, const cohort_tensor_spec* tensors, s
   return COHORT_OK;
 }
 
+/* The callbacks run many times inside one native call (a progress report per chunk): each
+ * gets a local frame, so the references it makes do not pile up until runOnce returns (older
+ * ART aborts at 512). */
+static cohort_status train(void* user_data, const cohort_tensor_spec* tensors, size_t num_tensors,
+                           const float* parameters, size_t num_parameters,
+                           const cohort_training_params* params, float* out_parameters,
+                           int64_t* out_num_examples, double* out_loss, char* error_message,
+                           size_t error_message_size) {
+  JNIEnv* env = ((jni_client*)user_data)->call_env;
+  if ((*env)->PushLocalFrame(env, 16) != 0) {
+    clear_exception(env);
+    copy_message(error_message, error_message_size, "out of memory for the trainer call");
+    return COHORT_RESOURCE_EXHAUSTED;
+  }
+  cohort_status status = train_in_frame(user_data, tensors, num_tensors, parameters,
+                                        num_parameters, params, out_parameters, out_num_examples,
+                                        out_loss, error_message, error_message_size);
+  (*env)->PopLocalFrame(env, NULL);
+  return status;
+}
+
 static void on_progress(void* user_data, cohort_stage stage, int64_t round, double fraction) {
   jni_client* c = (jni_client*)user_data;
   JNIEnv* env = c->call_env;
   if (env == NULL) return;
+  if ((*env)->PushLocalFrame(env, 4) != 0) {
+    clear_exception(env);
+    return;
+  }
   jclass cls = (*env)->GetObjectClass(env, c->call_callbacks);
   jmethodID m = (*env)->GetMethodID(env, cls, "onProgress", "(IJD)Z");
   jboolean cancel = m != NULL && (*env)->CallBooleanMethod(env, c->call_callbacks, m, (jint)stage,
                                                            (jlong)round, fraction);
-  if (clear_exception(env)) return;
+  const int threw = clear_exception(env);
+  (*env)->PopLocalFrame(env, NULL);
+  if (threw) return;
   /* A cancel that came before the participation began was reset by it; this one is seen. */
   if (cancel) cohort_client_cancel(c->client);
 }
@@ -190,16 +241,17 @@ static jobject new_outcome(JNIEnv* env, const cohort_outcome* o) {
   if (kind_cls == NULL) return NULL;
   jmethodID values =
       (*env)->GetStaticMethodID(env, kind_cls, "values", "()[Ldev/cohort/client/OutcomeKind;");
+  if (values == NULL) return NULL;
   jobjectArray kinds = (jobjectArray)(*env)->CallStaticObjectMethod(env, kind_cls, values);
-  if (kinds == NULL) return NULL;
+  if ((*env)->ExceptionCheck(env) || kinds == NULL) return NULL;
   jobject kind = (*env)->GetObjectArrayElement(env, kinds, (jsize)o->kind);
   jclass cls = (*env)->FindClass(env, "dev/cohort/client/Outcome");
   if (kind == NULL || cls == NULL) return NULL;
   jmethodID ctor = (*env)->GetMethodID(
       env, cls, "<init>",
       "(Ldev/cohort/client/OutcomeKind;Ljava/lang/String;JJJLjava/lang/String;)V");
-  jstring task_id = (*env)->NewStringUTF(env, o->task_id);
-  jstring reason = (*env)->NewStringUTF(env, o->reason);
+  jstring task_id = new_string(env, o->task_id);
+  jstring reason = new_string(env, o->reason);
   if (ctor == NULL || task_id == NULL || reason == NULL) return NULL;
   return (*env)->NewObject(env, cls, ctor, kind, task_id, (jlong)o->round_number,
                            (jlong)o->new_model_version, (jlong)o->retry_at_unix_millis, reason);

@@ -41,6 +41,7 @@ class CohortClient @JvmOverloads constructor(
     private var handle: Long
     private var running = false
     private var closing = false
+    private var participationThread: Thread? = null
 
     init {
         handle = nativeCreate(serverAddress, tlsRootCertsPem, population, storageDir, deviceId,
@@ -64,7 +65,9 @@ class CohortClient @JvmOverloads constructor(
     suspend fun runOnce(dispatcher: CoroutineDispatcher = Dispatchers.IO): Outcome = coroutineScope {
         val participation = async(dispatcher) {
             try {
-                runOnceBlocking()
+                // A cancel of this coroutine before the participation is marked running would
+                // find nothing to cancel: the participation checks for it once it is.
+                participate { !isActive }
             } catch (e: CohortException) {
                 // The caller's cancellation ended it: say so as coroutines do, or the CANCELLED
                 // status would replace the caller's CancellationException.
@@ -75,20 +78,24 @@ class CohortClient @JvmOverloads constructor(
         try {
             participation.await()
         } catch (e: CancellationException) {
-            cancel()  // coroutineScope waits for the participation, which now ends promptly
+            this@CohortClient.cancel()  // the scope waits for the participation, which now ends
             throw e
         }
     }
 
     /** [runOnce] for callers without coroutines: blocks; never call it on the main thread. */
-    fun runOnceBlocking(): Outcome {
+    fun runOnceBlocking(): Outcome = participate { false }
+
+    private fun participate(cancelledBeforeStart: () -> Boolean): Outcome {
         val current: Long
         synchronized(lock) {
             check(!closing) { CLOSED }
             check(!running) { "a participation is already running" }
             running = true
+            participationThread = Thread.currentThread()
             current = handle
             callbacks.startParticipation()
+            if (cancelledBeforeStart()) callbacks.cancelRequested = true
         }
         try {
             return nativeRunOnce(current, callbacks)
@@ -98,6 +105,9 @@ class CohortClient @JvmOverloads constructor(
         } finally {
             synchronized(lock) {
                 running = false
+                participationThread = null
+                // A close() during the participation left the freeing to whoever leaves last.
+                if (closing) destroy()
                 lock.notifyAll()
             }
         }
@@ -114,18 +124,40 @@ class CohortClient @JvmOverloads constructor(
         }
     }
 
+    /**
+     * Cancels a running participation and frees the client once it has ended. From the
+     * participation's own thread (a trainer or listener calling it) it returns at once and the
+     * client is freed when runOnce returns.
+     */
     override fun close() {
         synchronized(lock) {
             if (closing) return
             closing = true
-            while (running) {
-                callbacks.cancelRequested = true
-                nativeCancel(handle)
-                lock.wait()
+            if (!running) {
+                destroy()
+                return
             }
-            nativeDestroy(handle)
-            handle = 0L
+            callbacks.cancelRequested = true
+            nativeCancel(handle)
+            if (participationThread === Thread.currentThread()) return
+            // Not interruptible: an interrupted close() must not leave the client unfreed (and
+            // its storage directory held) for the rest of the process.
+            var interrupted = false
+            while (handle != 0L) {
+                try {
+                    lock.wait()
+                } catch (e: InterruptedException) {
+                    interrupted = true
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt()
         }
+    }
+
+    private fun destroy() {
+        if (handle == 0L) return
+        nativeDestroy(handle)
+        handle = 0L
     }
 
     private companion object {

@@ -94,6 +94,8 @@ object CohortClientJvmTest {
             if (stage == Stage.WAITING) waits.release()
         }
         fun awaitWaiting(): Boolean = waits.tryAcquire(60, TimeUnit.SECONDS)
+        /** Forgets earlier reports, before a participation whose WAITING is awaited. */
+        fun forget() = waits.drainPermits()
     }
 
     private val eligible = Eligibility(charging = true, unmetered = true, idle = true,
@@ -190,6 +192,7 @@ object CohortClientJvmTest {
             check(thrown is CancellationException, "runOnce threw CancellationException: $thrown")
             // Nothing was left running: the next participation starts, and cancel() ends it.
             var code = 0
+            recorder.forget()
             val again = thread { code = cohortCode { c.runOnceBlocking() } }
             check(recorder.awaitWaiting(), "a second participation waits in FORMING")
             c.cancel()
@@ -228,8 +231,29 @@ object CohortClientJvmTest {
             check(refusedAfterClose { runBlocking { c.runOnce() } }, "runOnce after close")
             check(refusedAfterClose { c.setEligibility(eligible) }, "setEligibility after close")
             c.cancel()
-            c.close()
-            check(true, "cancel and close after close do nothing")
+            c.close()  // nothing to do: no exception, no second free
+        }
+
+        // close() from the participation's own thread (a listener): returns at once, the
+        // participation ends CANCELLED and frees the client as runOnce returns.
+        run {
+            var c: CohortClient? = null
+            val closedFromCallback = CountDownLatch(1)
+            val listener = object : ProgressListener {
+                override fun onProgress(stage: Stage, round: Long, fraction: Double) {
+                    if (stage == Stage.WAITING && closedFromCallback.count > 0) {
+                        c!!.close()
+                        closedFromCallback.countDown()
+                    }
+                }
+            }
+            c = client(address, "kotlin-forming", "close-in-callback", progress = listener)
+            var code = 0
+            val runner = thread { code = cohortCode { c.runOnceBlocking() } }
+            runner.join(60_000)
+            check(closedFromCallback.count == 0L && !runner.isAlive && code == 1,
+                  "close() inside the listener ended the participation: code $code")
+            check(refusedAfterClose { c.runOnceBlocking() }, "runOnceBlocking after that close")
         }
 
         // cancel() and close() racing each other and the start of a participation.
