@@ -9,7 +9,7 @@
 // ||x||^2 / d', which is what lets a narrow per-coordinate ring hold the sum (privacy/ring.h).
 // The inverse is U^T = D H / sqrt(d') (H is symmetric and H H = d' I).
 //
-// Signs: bit i of the AES-256-CTR keystream (secagg::RawKeystream) keyed with the 32-byte seed,
+// Signs: bit i of the AES-128-CTR keystream (secagg::RawKeystream) keyed with the 32-byte seed,
 // sign = +1 for a 0 bit. The seed is public, so the PRG need not be secret; it must only be the
 // same on every device and the server, and independent of the data. Reusing the mask PRG gives a
 // construction that is identical on every platform.

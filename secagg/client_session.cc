@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "secagg/mask_streams.h"
 #include "secagg/prg.h"
 #include "secagg/shamir.h"
 #include "secagg/share_encryption.h"
@@ -23,7 +24,6 @@ constexpr absl::string_view kMagic = "CSAC";
 constexpr uint8_t kFormatVersion = 2;
 // Elements masked per pass over all streams: 64 KiB of values stays in L2 while every
 // neighbour's keystream is added, instead of streaming the whole chunk from memory per neighbour.
-constexpr size_t kMaskBlock = 8192;
 
 class Writer {
  public:
@@ -560,23 +560,19 @@ absl::Status SecAggClient::MaskChunk(int64_t offset, absl::Span<uint64_t> values
   }
   // Streams are rebuilt per call: key schedules are cheap next to any real chunk, and keeping
   // them would put more secret state in memory for longer.
+  MaskStreams streams(options_.modulus_bits);
   COHORT_ASSIGN_OR_RETURN(MaskPrg self_prg, MaskPrg::Create(self_mask_seed_, options_.modulus_bits));
-  std::vector<std::pair<MaskPrg, int>> streams;
+  streams.Add(std::move(self_prg));
   for (auto& [index, n] : neighbours_) {
     if (!n.sent_shares || n.unopenable) continue;
     COHORT_ASSIGN_OR_RETURN(MaskPrg prg, MaskPrg::Create(n.pairwise_seed, options_.modulus_bits));
-    streams.emplace_back(std::move(prg), NeighbourGraph::Sign(options_.self_index, index));
-  }
-  for (size_t start = 0; start < values.size(); start += kMaskBlock) {
-    const size_t len = std::min(kMaskBlock, values.size() - start);
-    absl::Span<uint64_t> block = values.subspan(start, len);
-    const int64_t at = offset + static_cast<int64_t>(start);
-    COHORT_RETURN_IF_ERROR(self_prg.AddTo(at, block));
-    for (auto& [prg, sign] : streams) {
-      COHORT_RETURN_IF_ERROR(sign > 0 ? prg.AddTo(at, block) : prg.SubtractFrom(at, block));
+    if (NeighbourGraph::Sign(options_.self_index, index) > 0) {
+      streams.Add(std::move(prg));
+    } else {
+      streams.Subtract(std::move(prg));
     }
   }
-  return absl::OkStatus();
+  return streams.ApplyTo(offset, values);
 }
 
 absl::StatusOr<std::string> SecAggClient::SignSurvivors(absl::Span<const int32_t> survivors) {

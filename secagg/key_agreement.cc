@@ -77,7 +77,7 @@ absl::StatusOr<SecretKey> Derive(absl::string_view label, const KeyPair& own, in
                                  const PublicKey& peer, int32_t peer_index,
                                  absl::string_view round_id, absl::string_view plan_digest) {
   COHORT_RETURN_IF_ERROR(CheckIndices(self_index, peer_index));
-  COHORT_ASSIGN_OR_RETURN(SecretKey shared, X25519Agree(own.private_key(), peer));
+  COHORT_ASSIGN_OR_RETURN(SecretKey shared, X25519Agree(own, peer));
   const bool self_first = self_index < peer_index;
   const PublicKey& first_key = self_first ? own.public_key() : peer;
   const PublicKey& second_key = self_first ? peer : own.public_key();
@@ -152,16 +152,17 @@ absl::StatusOr<KeyPair> KeyPair::FromPrivateKey(const PrivateKey& private_key) {
   KeyPair pair;
   pair.private_key_ = private_key;
   pair.public_key_ = public_key;
+  pair.pkey_ = std::shared_ptr<EVP_PKEY>(pkey.release(), PkeyDeleter());
   return pair;
 }
 
-absl::StatusOr<SecretKey> X25519Agree(const PrivateKey& own, const PublicKey& peer) {
-  PkeyPtr own_key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, own.bytes().data(),
-                                               kX25519KeySize));
+namespace {
+
+absl::StatusOr<SecretKey> AgreeWith(EVP_PKEY* own_key, const PublicKey& peer) {
   PkeyPtr peer_key(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.bytes().data(),
                                                kX25519KeySize));
-  if (own_key == nullptr || peer_key == nullptr) return OpenSslError("EVP_PKEY_new_raw_*_key");
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new(own_key.get(), nullptr));
+  if (peer_key == nullptr) return OpenSslError("EVP_PKEY_new_raw_public_key");
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new(own_key, nullptr));
   if (ctx == nullptr || EVP_PKEY_derive_init(ctx.get()) != 1) {
     return OpenSslError("EVP_PKEY_derive_init");
   }
@@ -184,6 +185,20 @@ absl::StatusOr<SecretKey> X25519Agree(const PrivateKey& own, const PublicKey& pe
         "X25519 agreement produced an all-zero shared secret (low-order peer key)");
   }
   return shared;
+}
+
+}  // namespace
+
+absl::StatusOr<SecretKey> X25519Agree(const PrivateKey& own, const PublicKey& peer) {
+  PkeyPtr own_key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, own.bytes().data(),
+                                               kX25519KeySize));
+  if (own_key == nullptr) return OpenSslError("EVP_PKEY_new_raw_private_key");
+  return AgreeWith(own_key.get(), peer);
+}
+
+absl::StatusOr<SecretKey> X25519Agree(const KeyPair& own, const PublicKey& peer) {
+  if (own.pkey_ == nullptr) return X25519Agree(own.private_key(), peer);
+  return AgreeWith(own.pkey_.get(), peer);
 }
 
 absl::StatusOr<SecretKey> HkdfSha256(absl::Span<const uint8_t> ikm, absl::Span<const uint8_t> salt,

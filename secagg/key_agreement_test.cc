@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <string>
 
 #include "secagg/testing/fake_random_source.h"
@@ -43,6 +44,18 @@ TEST_CASE("X25519Agree_MatchesRfc7748SharedSecret") {
   REQUIRE(ba.ok());
   CHECK(ToHex(ab->ToBytes()) == kShared);
   CHECK(ToHex(ba->ToBytes()) == kShared);
+}
+
+TEST_CASE("X25519Agree_WithAKeyPairMatchesRfc7748SharedSecretAndSurvivesCopies") {
+  // The pair keeps the OpenSSL key it was built from; a copy, and the pair after its source
+  // is gone, must agree the same.
+  std::optional<KeyPair> alice = Pair(kAlicePrivate);
+  const KeyPair copy = *alice;
+  alice.reset();
+  auto shared = X25519Agree(copy, Pair(kBobPrivate).public_key());
+  REQUIRE(shared.ok());
+  CHECK(ToHex(shared->ToBytes()) == kShared);
+  CHECK(X25519Agree(copy, PublicKey()).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("HkdfSha256_MatchesRfc5869TestCase1") {

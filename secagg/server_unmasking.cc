@@ -12,9 +12,6 @@
 namespace cohort::secagg {
 namespace {
 
-// Sum elements unmasked per pass over all streams (see kMaskBlock in client_session.cc).
-constexpr size_t kUnmaskBlock = 8192;
-
 absl::Status Annotate(const absl::Status& s, absl::string_view what) {
   return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
 }
@@ -236,7 +233,7 @@ absl::Status ServerUnmasking::ReconstructSecrets() {
                                 : " shares, fewer than the threshold",
         ": its mask cannot be removed"));
   }
-  std::vector<MaskPrg> subtract, add;
+  MaskStreams streams(options_.modulus_bits);
   std::map<int32_t, KeyPair> dropped_keys;  // rebuilt mask keys of dropped devices
   for (int32_t i = 1; i <= graph_.num_participants(); ++i) {
     const Device& d = device(i);
@@ -244,7 +241,7 @@ absl::Status ServerUnmasking::ReconstructSecrets() {
       absl::StatusOr<SecretKey> secret = ShamirReconstruct(d.shares, options_.threshold);
       if (!secret.ok()) return Annotate(secret.status(), absl::StrCat("device ", i));
       COHORT_ASSIGN_OR_RETURN(MaskPrg prg, MaskPrg::Create(*secret, options_.modulus_bits));
-      subtract.push_back(std::move(prg));
+      streams.Subtract(std::move(prg));
     } else if (d.role == Role::kDropped && excluded_.count(i) == 0 && !HoldersOf(i).empty()) {
       absl::StatusOr<SecretKey> secret = ShamirReconstruct(d.shares, options_.threshold);
       if (!secret.ok()) return Annotate(secret.status(), absl::StrCat("device ", i));
@@ -281,11 +278,14 @@ absl::Status ServerUnmasking::ReconstructSecrets() {
       }
       COHORT_ASSIGN_OR_RETURN(MaskPrg prg, MaskPrg::Create(seed, options_.modulus_bits));
       // Survivor u added sign(u, v) * PRG(s_uv); undo exactly that.
-      (NeighbourGraph::Sign(u, v) > 0 ? subtract : add).push_back(std::move(prg));
+      if (NeighbourGraph::Sign(u, v) > 0) {
+        streams.Subtract(std::move(prg));
+      } else {
+        streams.Add(std::move(prg));
+      }
     }
   }
-  subtract_streams_ = std::move(subtract);
-  add_streams_ = std::move(add);
+  streams_ = std::move(streams);
   reconstructed_ = true;
   return absl::OkStatus();
 }
@@ -301,13 +301,7 @@ absl::Status ServerUnmasking::UnmaskChunk(int64_t offset, absl::Span<uint64_t> c
                                                    ") is outside the vector of ",
                                                    options_.vector_length));
   }
-  for (size_t start = 0; start < chunk.size(); start += kUnmaskBlock) {
-    absl::Span<uint64_t> block = chunk.subspan(start, std::min(kUnmaskBlock, chunk.size() - start));
-    const int64_t at = offset + static_cast<int64_t>(start);
-    for (MaskPrg& prg : subtract_streams_) COHORT_RETURN_IF_ERROR(prg.SubtractFrom(at, block));
-    for (MaskPrg& prg : add_streams_) COHORT_RETURN_IF_ERROR(prg.AddTo(at, block));
-  }
-  return absl::OkStatus();
+  return streams_->ApplyTo(offset, chunk);
 }
 
 absl::Status ServerUnmasking::Unmask(absl::Span<uint64_t> sum) {

@@ -55,6 +55,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "secagg/key_agreement.h"
+#include "secagg/mask_streams.h"
 #include "secagg/neighbour_graph.h"
 #include "secagg/prg.h"
 #include "secagg/secret_key.h"
@@ -151,10 +152,9 @@ class ServerUnmasking {
   std::vector<bool> responded_;  // [index]
   std::vector<int32_t> responders_;
   bool reconstructed_ = false;
-  // Streams the clients added: subtract these ...
-  std::vector<MaskPrg> subtract_streams_;
-  // ... and add back these (pairwise masks a survivor subtracted because its index is larger).
-  std::vector<MaskPrg> add_streams_;
+  // The masks the survivors' sum still holds, negated: self masks and the pairwise masks no
+  // partner cancelled (added back where a survivor subtracted because its index is larger).
+  std::optional<MaskStreams> streams_;
 };
 
 }  // namespace cohort::secagg

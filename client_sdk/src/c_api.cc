@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/version.h"
 #include "client_sdk/src/c_api_error.h"
 #include "cohort/client/client.h"
 #include "cohort/cohort_client.h"
@@ -239,6 +240,11 @@ const char* cohort_status_name(cohort_status status) {
   const int i = static_cast<int>(status);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
+
+// The SDK speaks the protocol version the server requires.
+static_assert(cohort::client::kSdkVersion[0] - '0' == cohort::kProtocolMajorVersion &&
+                  cohort::client::kSdkVersion[1] == '.',
+              "kSdkVersion's major must be the protocol's major version (base/version.h)");
 
 const char* cohort_sdk_version(void) { return cohort::client::kSdkVersion; }
 

@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/version.h"
 #include "cohort/v1/admin.pb.h"
 #include "cohort/v1/device.pb.h"
 #include "secagg/key_authenticity.h"
@@ -66,7 +67,7 @@ struct CoordinatorOptions {
   // Seed of the sampler's coin flips; 0 = random.
   uint64_t sampling_seed = 0;
   // The SDK major version this server speaks.
-  int sdk_major_version = 1;
+  int sdk_major_version = kProtocolMajorVersion;
   // Vouches for devices' signing keys (the device CA); not owned. Without it, semi-malicious
   // tasks are refused.
   const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;

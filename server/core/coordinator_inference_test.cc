@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "base/clock.h"
+#include "base/version.h"
 #include "codec/model.h"
 #include "cohort/v1/inference.pb.h"
 #include "model/zoo.h"
@@ -57,7 +58,7 @@ class Fixture {
     cohort::v1::FetchInferenceModelRequest r;
     r.set_population(population);
     r.set_device_id("inference-device-0123456789");
-    r.set_sdk_version("1.0.0");
+    r.set_sdk_version(cohort::kProtocolVersion);
     r.set_format(format);
     return r;
   }

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "client_sdk/trainer/eigen_trainer.h"
 #include "cohort/client/client.h"
 #include "model/onnx/onnx_import.h"
@@ -145,7 +146,7 @@ TEST_CASE("OnnxModel_UnsupportedOperatorIsRefusedAndNothingIsCreated") {
   v1::CheckInRequest request;
   request.set_population("onnx-bad");
   request.set_device_id("onnx-bad-device-0123456789abcdef");
-  request.set_sdk_version("1.0.0");
+  request.set_sdk_version(cohort::kProtocolVersion);
   const secagg::SigningKey key = *secagg::SigningKey::FromSeed(std::string(32, 'd'));
   request.set_device_public_key(key.verifying_key().ToBytes());
   request.set_device_key_signature(

@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "tests/server/fedavg_check.h"
 #include "tests/server/loopback_server.h"
 #include "tests/server/test_device.h"
@@ -106,7 +107,7 @@ TEST_CASE("GarbageBundles_TheSenderIsExcludedTheSumOfEveryoneElseCommitsThenItIs
   cohort::v1::CheckInRequest request;
   request.set_population(population);
   request.set_device_id(bad.device_id);
-  request.set_sdk_version("1.0.0");
+  request.set_sdk_version(cohort::kProtocolVersion);
   TestDevice probe((*server)->NewDeviceStub(), bad);
   REQUIRE((*server)->StartRounds(task->task_id(), 1).ok());
   auto refused = probe.Run(absl::Seconds(2));

@@ -113,7 +113,7 @@ TEST_CASE("Metrics_AreExactlyTheDocumentedOnesWithTheirTypesLabelsAndValues") {
     cohort::v1::FetchInferenceModelRequest fetch;
     fetch.set_population("metrics-graph");
     fetch.set_device_id("metrics-fetcher-0001");
-    fetch.set_sdk_version("1.0.0");
+    fetch.set_sdk_version(cohort::kProtocolVersion);
     fetch.set_format(cohort::v1::INFERENCE_FORMAT_FLOAT32);
     cohort::v1::FetchInferenceModelResponse response;
     REQUIRE((*server)->NewDeviceStub()->FetchInferenceModel(&context, fetch, &response).ok());

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "secagg/signed_messages.h"
 #include "secagg/signing.h"
 #include "tests/server/loopback_server.h"
@@ -26,7 +27,7 @@ cohort::v1::CheckInRequest CheckInOf(const std::string& population, int i) {
   cohort::v1::CheckInRequest request;
   request.set_population(population);
   request.set_device_id(absl::StrCat("error-test-device-", 100 + i));
-  request.set_sdk_version("1.2.0");
+  request.set_sdk_version(absl::StrCat(cohort::kProtocolMajorVersion, ".2.0"));
   request.mutable_eligibility()->set_battery_percent(80);
   // Secure-aggregation tasks need the device's signing key, proven by a signature.
   const auto key =
@@ -204,10 +205,12 @@ TEST_CASE("CheckIn_BadRequests_AreRefusedWithPreciseCodes") {
   CHECK(s.error_message().find("device_id") != std::string::npos);
 
   request = CheckInOf("checkin", 1);
-  request.set_sdk_version("2.0.0");
+  // A device of the previous protocol (AES-256-CTR masks) would make the sum fail to unmask.
+  request.set_sdk_version(absl::StrCat(cohort::kProtocolMajorVersion - 1, ".0.0"));
   s = stub->CheckIn(Ctx().get(), request, &response);
   CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
-  CHECK(s.error_message().find("major version 1") != std::string::npos);
+  CHECK(s.error_message().find(absl::StrCat("major version ", cohort::kProtocolMajorVersion)) !=
+        std::string::npos);
 
   // No rounds requested yet: retry later with a window.
   s = stub->CheckIn(Ctx().get(), CheckInOf("checkin", 1), &response);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/version.h"
 #include "codec/dp_codec.h"
 #include "codec/model.h"
 #include "codec/update_encoder.h"
@@ -152,7 +153,7 @@ absl::StatusOr<TestDevice::Result> TestDevice::Run(absl::Duration timeout) {
     cohort::v1::CheckInRequest request;
     request.set_population(options_.population);
     request.set_device_id(options_.device_id);
-    request.set_sdk_version("1.0.0");
+    request.set_sdk_version(cohort::kProtocolVersion);
     request.set_device_public_key(identity->verifying_key().ToBytes());
     auto signature =
         identity->Sign(secagg::CheckInMessage(options_.population, options_.device_id));

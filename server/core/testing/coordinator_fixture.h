@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
+#include "base/version.h"
 #include "secagg/packing.h"
 #include "secagg/signed_messages.h"
 #include "secagg/signing.h"
@@ -121,7 +122,7 @@ class Fixture {
     cohort::v1::CheckInRequest request;
     request.set_population(population);
     request.set_device_id(absl::StrCat("unit-test-device-", 1000 + device));
-    request.set_sdk_version("1.0.0");
+    request.set_sdk_version(cohort::kProtocolVersion);
     const secagg::SigningKey key =
         *secagg::SigningKey::FromSeed(std::string(31, 'k') + static_cast<char>(key_of));
     request.set_device_public_key(key.verifying_key().ToBytes());

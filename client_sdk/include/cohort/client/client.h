@@ -28,8 +28,9 @@
 
 namespace cohort::client {
 
-// The SDK's semantic version, sent at check-in; the server requires the same major version.
-inline constexpr char kSdkVersion[] = "1.0.0";
+// The SDK's semantic version, sent at check-in; the server requires the same major version
+// (the protocol's, docs/protocol.md "Versions").
+inline constexpr char kSdkVersion[] = "2.0.0";
 
 // What the device tells the server at check-in; the server's eligibility policy decides.
 struct Eligibility {
