@@ -69,6 +69,9 @@ void AddServeFlags(CLI::App& serve, ServeFlags& flags) {
   serve.add_option_function<std::string>(
       "--device_ca_file", [&c](const std::string& v) { c.set_device_ca_file(v); },
       "PEM CA that issues devices' key certificates; needed by semi-malicious tasks");
+  serve.add_option_function<int64_t>(
+      "--upload_buffer_mib", [&c](int64_t v) { c.set_upload_buffer_mib(v); },
+      "MiB of masked input held at once over all rounds (default 256, 0 = no bound)");
   serve.add_flag_function(
       "--allow_insecure", [&c](int64_t n) { c.set_allow_insecure(n > 0); },
       "allow plaintext on non-loopback addresses (logged as a warning)");

@@ -110,6 +110,14 @@ absl::StatusOr<Options> OptionsFromConfig(const cohort::config::v1::ServerConfig
   options.tls_key_file = config.tls().key_file();
   options.admin_client_ca_file = config.tls().admin_client_ca_file();
   options.device_ca_file = config.device_ca_file();
+  if (config.has_upload_buffer_mib()) {
+    if (config.upload_buffer_mib() < 0 || config.upload_buffer_mib() > (int64_t{1} << 30)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--upload_buffer_mib must be in [0, 1073741824] (0 = no bound), got ",
+                       config.upload_buffer_mib()));
+    }
+    options.upload_buffer_bytes = config.upload_buffer_mib() << 20;
+  }
   options.allow_insecure = config.allow_insecure();
   if (!config.store().empty()) options.store = config.store();
   options.migrate_on_start = config.migrate_on_start();

@@ -1,6 +1,7 @@
 #ifndef COHORT_SERVER_OPTIONS_H_
 #define COHORT_SERVER_OPTIONS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,8 @@ struct Options {
   // The operator's device CA (PEM file): vouches for devices' signing keys in semi-malicious
   // tasks. Empty: such tasks are refused.
   std::string device_ca_file;
+  // Bytes of masked input held at once over all rounds; 0 = no bound.
+  int64_t upload_buffer_bytes = int64_t{256} << 20;
   bool allow_insecure = false;
   // The admin bearer token (read from admin_token_file or $COHORT_ADMIN_TOKEN); required.
   std::string admin_token;

@@ -104,6 +104,20 @@ TEST_CASE("OptionsFromConfig_TakesThePseudonymSaltFromItsFileOrTheEnvironment") 
              Catch::Contains("--pseudonym_salt_file") && Catch::Contains("holds no value"));
 }
 
+TEST_CASE("OptionsFromConfig_UploadBufferDefaultsTo256MiBAndZeroMeansNoBound") {
+  cohort::config::v1::ServerConfig config;
+  auto options = OptionsFromConfig(config, {});
+  REQUIRE(options.ok());
+  CHECK(options->upload_buffer_bytes == int64_t{256} << 20);
+  config.set_upload_buffer_mib(0);
+  CHECK(OptionsFromConfig(config, {})->upload_buffer_bytes == 0);
+  config.set_upload_buffer_mib(64);
+  CHECK(OptionsFromConfig(config, {})->upload_buffer_bytes == int64_t{64} << 20);
+  config.set_upload_buffer_mib(-1);
+  CHECK_THAT(std::string(OptionsFromConfig(config, {}).status().message()),
+             Catch::Contains("--upload_buffer_mib") && Catch::Contains("-1"));
+}
+
 TEST_CASE("ValidateOptions_APostgresStoreWithoutAStableSaltIsRefused") {
   Options options;
   options.admin_token = "an-admin-token-of-enough-length";

@@ -75,6 +75,7 @@ absl::Status Server::Start() {
     COHORT_ASSIGN_OR_RETURN(host_options.device_ca_pem, ReadPem(options_.device_ca_file));
   }
   host_options.metrics = metrics_.get();
+  host_options.upload_buffer_bytes = options_.upload_buffer_bytes;
   COHORT_ASSIGN_OR_RETURN(host_, ServiceHost::Create(std::move(host_options)));
 
   struct Endpoint {

@@ -100,7 +100,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorOpti
 }
 
 Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<SessionTokenSigner> signer)
-    : options_(std::move(options)), signer_(std::move(signer)) {
+    : options_(std::move(options)),
+      signer_(std::move(signer)),
+      upload_budget_(options_.upload_buffer_bytes) {
   pseudonym_salt_ = options_.pseudonym_salt.empty()
                         ? DevicePseudonym(options_.session_key, "pseudonym salt")
                         : options_.pseudonym_salt;
@@ -118,6 +120,7 @@ TaskRunner::Services Coordinator::RunnerServices() const {
   services.random = options_.random;
   services.key_verifier = options_.key_verifier;
   services.offenders = options_.offenders;
+  services.upload_budget = &upload_budget_;
   return services;
 }
 

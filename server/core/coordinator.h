@@ -49,6 +49,7 @@
 #include "server/core/offenders.h"
 #include "server/core/session_token.h"
 #include "server/core/task_runner.h"
+#include "server/core/upload_budget.h"
 #include "server/store/store.h"
 
 namespace cohort::server {
@@ -75,6 +76,8 @@ struct CoordinatorOptions {
   OffenderPolicy offenders;
   // Upper bound of a WaitForPhase long-poll.
   absl::Duration max_wait = absl::Seconds(30);
+  // Bytes of masked input held at once over all rounds (upload_budget.h); 0 = no bound.
+  int64_t upload_buffer_bytes = 0;
 };
 
 class Coordinator {
@@ -164,6 +167,8 @@ class Coordinator {
   const CoordinatorOptions options_;
   const std::unique_ptr<SessionTokenSigner> signer_;
   std::string pseudonym_salt_;
+  // Shared by every round; declared before the runners, which hold reservations in it.
+  mutable UploadBudget upload_budget_;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<TaskRunner>> runners_ ABSL_GUARDED_BY(mu_);

@@ -121,7 +121,7 @@ void RoundContext::Drop(int32_t index, const std::string& reason) {
   if (p.dropped) return;
   p.dropped = true;
   p.dropped_reason = reason;
-  p.chunks.clear();
+  ReleaseUpload(p);
   dirty = true;
   COHORT_LOG_DEBUG("participant dropped task={} round={} phase={} index={} reason={}",
                    setup.task_id, setup.round_number, PhaseName(phase), index, reason);
@@ -167,7 +167,7 @@ void RoundContext::RecordPhaseMetrics(RoundPhase p, int32_t entered, int32_t com
 
 void RoundContext::ReleaseBuffers() {
   for (auto& p : participants) {
-    p.chunks.clear();
+    ReleaseUpload(p);
     p.outgoing.clear();
   }
   unmasking.reset();
@@ -175,6 +175,18 @@ void RoundContext::ReleaseBuffers() {
     std::vector<uint64_t>().swap(sum);
     std::vector<double>().swap(float_sum);
   }
+}
+
+RoundContext::~RoundContext() {
+  for (Participant& p : participants) ReleaseUpload(p);
+}
+
+void RoundContext::ReleaseUpload(Participant& p) {
+  p.chunks.clear();
+  if (p.upload_reserved > 0 && setup.upload_budget != nullptr) {
+    setup.upload_budget->Release(p.upload_reserved);
+  }
+  p.upload_reserved = 0;
 }
 
 void RoundContext::Fail(const std::string& reason, absl::Time now) {

@@ -34,6 +34,7 @@
 #include "secagg/roster.h"
 #include "secagg/server_unmasking.h"
 #include "secagg/signing.h"
+#include "server/core/upload_budget.h"
 
 namespace cohort::server {
 
@@ -62,6 +63,9 @@ struct RoundSetup {
   std::shared_ptr<const secagg::ParameterTable> secagg_parameters;
   // Semi-malicious tasks: vouches for devices' signing keys. Not owned; required there.
   const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;
+  // The server's bound on buffered masked input, shared by every round; not owned. nullptr =
+  // no bound.
+  UploadBudget* upload_budget = nullptr;
 };
 
 // What a device presented at check-in: its Ed25519 key (verified by the caller against the
@@ -105,6 +109,7 @@ struct Participant {
   int32_t accusations = 0;                    // recipients that reported this device's bundles
   bool excluded = false;  // dropped for bundles that did not open; never folded into the sum
   std::map<int64_t, std::string> chunks;  // buffered until complete and folded
+  int64_t upload_reserved = 0;            // bytes of the upload budget held for chunks
   bool upload_complete = false;           // every chunk arrived
   bool contributed = false;               // in U3: input in the sum
   // CONSISTENCY_CHECK
@@ -117,6 +122,10 @@ struct Participant {
 
 struct RoundContext {
   explicit RoundContext(RoundSetup s) : setup(std::move(s)) {}
+  // Gives back any upload budget still held (a round dropped without ending, e.g. at shutdown).
+  ~RoundContext();
+  RoundContext(const RoundContext&) = delete;
+  RoundContext& operator=(const RoundContext&) = delete;
 
   bool secure() const { return setup.config.secagg().enabled(); }
   bool ended() const {
@@ -143,6 +152,8 @@ struct RoundContext {
   // Moves to FAILED (no-op once ended).
   void Fail(const std::string& reason, absl::Time now);
   void ReleaseBuffers();
+  // Frees a participant's buffered chunks and gives their budget back.
+  void ReleaseUpload(Participant& p);
 
   // --- The close-phase step, shared by every phase -------------------------------------------
   // Drops every active participant that has not `acted` with `reason`; returns how many.

@@ -1,5 +1,6 @@
 #include "server/core/round.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "secagg/signing.h"
 #include "secagg/testing/fake_random_source.h"
 #include "secagg/testing/test_ca.h"
+#include "server/core/aggregation.h"
 #include "server/core/task_config.h"
 
 namespace cohort::server {
@@ -56,7 +58,10 @@ cohort::v1::TaskConfig Config(bool secure, int target, int min) {
 // Drives a round with pure SecAgg clients: every device acts unless told to stop at a phase.
 class Harness {
  public:
-  Harness(bool secure, int n, int min, bool semi_malicious = false) : rng_(7) {
+  // `tweak` may change the setup before the round is made (e.g. give it an upload budget).
+  Harness(bool secure, int n, int min, bool semi_malicious = false,
+          std::function<void(RoundSetup&)> tweak = nullptr)
+      : rng_(7) {
     auto model = std::make_shared<cohort::v1::Model>();
     RoundSetup setup;
     setup.config = Config(secure, n, min);
@@ -79,6 +84,7 @@ class Harness {
     setup.base_model = model;
     setup.random = &rng_;
     if (secure) setup.secagg_parameters = *SecAggParameterTable(setup.config);
+    if (tweak) tweak(setup);
     round_ = std::make_unique<Round>(std::move(setup), now_);
     for (int i = 0; i < n; ++i) {
       identities_.push_back(secagg::SigningKey::Generate(rng_));
@@ -525,6 +531,90 @@ TEST_CASE("Round_PlainRound_SkipsKeyPhasesAndSums") {
   h.Advance(absl::Seconds(11));
   REQUIRE(h.round().ready_to_commit());
   CHECK(SumOf(h.round()) == h.ExpectedSum());
+}
+
+// Uploads chunk `chunk` of device i's input (made on its first chunk) in a plain round.
+absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadPlainChunk(
+    Harness& h, int i, int64_t chunk, secagg::FakeRandomSource& rng) {
+  const cohort::v1::CodecParams codec = h.round().UpdateFor(i).plan().codec();
+  const int m = codec.modulus_bits();
+  std::vector<uint64_t>& input = h.inputs()[i];
+  if (input.empty()) {
+    input.resize(static_cast<size_t>(codec.vector_length()));
+    for (auto& x : input) x = rng.NextU64() & ((uint64_t{1} << m) - 1);
+  }
+  const int64_t c = codec.chunk_elements();
+  const int64_t begin = chunk * c;
+  const int64_t end = std::min<int64_t>(begin + c, codec.vector_length());
+  cohort::v1::UploadMaskedInputRequest req;
+  req.set_chunk_index(chunk);
+  req.set_data(*secagg::Pack(
+      absl::MakeConstSpan(input).subspan(static_cast<size_t>(begin),
+                                         static_cast<size_t>(end - begin)),
+      m));
+  return h.round().UploadMaskedInput(i, req, h.now());
+}
+
+// A model of 140,000 parameters: an input of three chunks of kChunkElements.
+void UseThreeChunkModel(RoundSetup& setup) {
+  auto model = std::make_shared<cohort::v1::Model>(*setup.base_model);
+  model->mutable_layout()->mutable_tensors(0)->set_shape(0, 140000);
+  model->set_parameters(std::string(140000 * 4, '\0'));
+  *setup.config.mutable_layout() = model->layout();
+  setup.base_model = std::move(model);
+}
+
+TEST_CASE("Round_UploadBudget_AFullBufferAsksTheNextDeviceToRetryAndLosesNothing") {
+  // Room for one device's input at a time.
+  UploadBudget budget(1);
+  Harness h(false, 4, 3, false, [&budget](RoundSetup& setup) {
+    UseThreeChunkModel(setup);
+    setup.upload_budget = &budget;
+  });
+  REQUIRE(h.round().UpdateFor(1).plan().codec().vector_length() > 2 * kChunkElements);
+  secagg::FakeRandomSource rng(11);
+  REQUIRE(h.round().phase() == cohort::v1::ROUND_PHASE_MASKED_INPUT);
+  REQUIRE(UploadPlainChunk(h, 1, 0, rng).ok());
+  const int64_t one_input = budget.reserved();
+  CHECK(one_input > 0);
+  // Device 2 cannot begin while device 1 holds the buffer; nothing of it is kept.
+  auto refused = UploadPlainChunk(h, 2, 0, rng);
+  CHECK(refused.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(refused.status().message().find("resend this chunk") != absl::string_view::npos);
+  CHECK(budget.reserved() == one_input);
+  CHECK(h.round().UpdateFor(2).participant_state() != cohort::v1::PARTICIPANT_STATE_DROPPED);
+  // Device 1 finishes; its input is folded and the buffer is free again.
+  REQUIRE(UploadPlainChunk(h, 1, 1, rng).ok());
+  REQUIRE(UploadPlainChunk(h, 1, 2, rng)->complete());
+  CHECK(budget.reserved() == 0);
+  // The same chunk resent now goes through, and so do the others, one device at a time.
+  for (int i : {2, 3}) {
+    for (int64_t chunk = 0; chunk < 3; ++chunk) REQUIRE(UploadPlainChunk(h, i, chunk, rng).ok());
+  }
+  // Device 4 begins and vanishes: the deadline drops it and gives its reservation back.
+  REQUIRE(UploadPlainChunk(h, 4, 0, rng).ok());
+  CHECK(budget.reserved() == one_input);
+  h.inputs().erase(4);
+  h.Advance(absl::Seconds(11));
+  REQUIRE(h.round().ready_to_commit());
+  CHECK(SumOf(h.round()) == h.ExpectedSum());
+  CHECK(budget.reserved() == 0);
+  CHECK(budget.refusals() == 1);
+}
+
+TEST_CASE("Round_UploadBudget_ARoundDroppedMidUploadGivesItsReservationsBack") {
+  UploadBudget budget(0);  // no bound, but reservations are still counted
+  {
+    Harness h(false, 4, 3, false, [&budget](RoundSetup& setup) {
+      UseThreeChunkModel(setup);
+      setup.upload_budget = &budget;
+    });
+    secagg::FakeRandomSource rng(12);
+    REQUIRE(UploadPlainChunk(h, 1, 0, rng).ok());
+    REQUIRE(UploadPlainChunk(h, 2, 0, rng).ok());
+    CHECK(budget.reserved() > 0);
+  }  // e.g. the server shuts down
+  CHECK(budget.reserved() == 0);
 }
 
 TEST_CASE("Round_FormingDeadline_ExtendsUntilMinimumThenStartsWithWhatItHas") {

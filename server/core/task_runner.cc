@@ -112,6 +112,7 @@ TaskRunner::TaskRunner(cohort::v1::Task task, std::shared_ptr<const cohort::v1::
       observer_(services.observer),
       random_(services.random),
       key_verifier_(services.key_verifier),
+      upload_budget_(services.upload_budget),
       parameters_(std::move(parameters)),
       offenders_(services.offenders),
       optimizer_(std::move(optimizer)),
@@ -406,6 +407,7 @@ void TaskRunner::MaybeOpenRound(absl::Time now) {
   setup.dp_clip_norm = task_.privacy().clip_norm();
   setup.secagg_parameters = parameters_;
   setup.key_verifier = key_verifier_;
+  setup.upload_budget = upload_budget_;
   current_ = std::make_unique<Round>(std::move(setup), now);
   COHORT_LOG_INFO("round started task={} round={} round_id={} base_model={}", task_id(),
                   current_->round_number(), current_->round_id(), model_->version());

@@ -57,6 +57,7 @@
 #include "server/core/offenders.h"
 #include "server/core/pace_steering.h"
 #include "server/core/round.h"
+#include "server/core/upload_budget.h"
 #include "server/store/store.h"
 
 namespace cohort::server {
@@ -69,6 +70,7 @@ class TaskRunner {
     secagg::RandomSource* random = nullptr;                         // required
     const secagg::KeyAuthenticityVerifier* key_verifier = nullptr;  // semi-malicious tasks
     OffenderPolicy offenders;
+    UploadBudget* upload_budget = nullptr;  // the server's; nullptr = no bound
   };
   // `task` and `latest_model` as stored; `last_round_number` the highest stored round number;
   // `optimizer_state` the state stored with `latest_model` (nullopt: none, start afresh). None of
@@ -155,6 +157,7 @@ class TaskRunner {
   CoordinatorObserver* observer_;
   secagg::RandomSource* random_;
   const secagg::KeyAuthenticityVerifier* key_verifier_;
+  UploadBudget* upload_budget_;
   std::shared_ptr<const secagg::ParameterTable> parameters_;  // null without secure aggregation
   OffenderRegistry offenders_;
   std::unique_ptr<codec::ServerOptimizer> optimizer_;  // keeps FedAvgM momentum across rounds

@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(Options options
   core.session_key = o.session_key;
   core.pseudonym_salt = o.pseudonym_salt;
   core.max_wait = o.max_long_poll;
+  core.upload_buffer_bytes = o.upload_buffer_bytes;
   absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Create(std::move(core));
   if (!coordinator.ok()) return coordinator.status();
   host->coordinator_ = std::move(*coordinator);

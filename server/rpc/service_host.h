@@ -67,6 +67,8 @@ class ServiceHost {
     absl::Duration tick_interval = absl::Milliseconds(50);
     // Upper bound of a WaitForPhase long-poll (the protocol says 30 s).
     absl::Duration max_long_poll = absl::Seconds(30);
+    // Bytes of masked input held at once over all rounds; 0 = no bound.
+    int64_t upload_buffer_bytes = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<ServiceHost>> Create(Options options);

@@ -61,7 +61,7 @@ void Fold(RoundContext& ctx, Participant& p) {
       (void)secagg::UnpackAndAccumulate(data, codec.modulus_bits(), i * c, absl::MakeSpan(ctx.sum));
     }
   }
-  p.chunks.clear();
+  ctx.ReleaseUpload(p);
   p.contributed = true;
 }
 
@@ -169,7 +169,7 @@ void MaskedInputPhase::Close(RoundContext& ctx, absl::Time now) const {
                        "did not upload its masked input before the MASKED_INPUT deadline");
   // Every neighbour has reported or been dropped by now: fold what was held back.
   FoldReadyInputs(ctx);
-  for (auto& p : ctx.participants) p.chunks.clear();
+  for (auto& p : ctx.participants) ctx.ReleaseUpload(p);
   ctx.contributors = 0;
   for (const auto& p : ctx.participants) ctx.contributors += p.contributed ? 1 : 0;
   ctx.metrics.set_contributors(ctx.contributors);
@@ -258,6 +258,28 @@ void MaskedInputPhase::FillUpdate(const RoundContext& ctx, int32_t index,
   }
 }
 
+namespace {
+
+// A device's whole input is reserved at its first chunk (upload_budget.h says why). Refused:
+// RESOURCE_EXHAUSTED, which a device answers by backing off and resending the same chunk
+// (docs/protocol.md); nothing of its upload is kept, so it costs the server nothing meanwhile.
+absl::Status ReserveUpload(RoundContext& ctx, Participant& p) {
+  UploadBudget* budget = ctx.setup.upload_budget;
+  if (budget == nullptr || p.upload_reserved > 0) return absl::OkStatus();
+  int64_t bytes = 0;
+  for (int64_t i = 0; i < NumChunks(ctx); ++i) bytes += ChunkBytes(ctx, i);
+  if (!budget->TryReserve(bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server's upload buffer is full (", budget->reserved(), " of ", budget->capacity(),
+        " bytes held for inputs in flight; this input needs ", bytes,
+        "): resend this chunk after a short backoff"));
+  }
+  p.upload_reserved = bytes;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInputCall(
     RoundContext& ctx, int32_t index, const cohort::v1::UploadMaskedInputRequest& req) {
   Participant& p = ctx.participant(index);
@@ -298,6 +320,7 @@ absl::StatusOr<cohort::v1::UploadMaskedInputResponse> UploadMaskedInputCall(
     ctx.Drop(index, absl::StrCat("sent a malformed masked input: ", reason));
     return absl::InvalidArgumentError(reason);
   }
+  if (absl::Status s = ReserveUpload(ctx, p); !s.ok()) return s;
   auto [it, inserted] = p.chunks.emplace(req.chunk_index(), req.data());
   if (!inserted && it->second != req.data()) {
     return absl::FailedPreconditionError(
@@ -338,7 +361,7 @@ void Exclude(RoundContext& ctx, int32_t index) {
   Participant& p = ctx.participant(index);
   if (p.excluded) return;
   p.excluded = true;
-  p.chunks.clear();
+  ctx.ReleaseUpload(p);
   ctx.newly_excluded.push_back(p.pseudonym);
   ctx.Drop(index, absl::StrCat("excluded: ", p.accusations,
                                " neighbours could not open the share bundles it signed"));
