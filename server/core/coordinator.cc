@@ -617,16 +617,16 @@ absl::StatusOr<cohort::v1::RoundUpdate> Coordinator::CurrentUpdate(
   return session->round->UpdateFor(session->index);
 }
 
-absl::StatusOr<cohort::v1::ModelChunk> Coordinator::DownloadModel(
+absl::StatusOr<ModelChunkView> Coordinator::DownloadModel(
     const cohort::v1::DownloadModelRequest& request) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = options_.clock->Now();
   absl::StatusOr<Session> session = Authenticate(request.session_token(), now);
   if (!session.ok()) return session.status();
-  absl::StatusOr<cohort::v1::ModelChunk> chunk =
-      session->round->DownloadModel(session->index, request);
+  absl::StatusOr<ModelChunkView> chunk = session->round->DownloadModel(session->index, request);
   if (chunk.ok() && options_.observer != nullptr) {
-    options_.observer->OnBytes(session->runner->task_id(), "download", static_cast<int64_t>(chunk->data().size()));
+    options_.observer->OnBytes(session->runner->task_id(), "download",
+                               static_cast<int64_t>(chunk->data.size()));
   }
   return chunk;
 }

@@ -121,8 +121,8 @@ class Coordinator {
   absl::StatusOr<Poll> PollPhase(const cohort::v1::WaitForPhaseRequest& request);
   // The current state, for a long-poll that timed out.
   absl::StatusOr<cohort::v1::RoundUpdate> CurrentUpdate(const std::string& session_token);
-  absl::StatusOr<cohort::v1::ModelChunk> DownloadModel(
-      const cohort::v1::DownloadModelRequest& request);
+  // A view into the round's model (round.h): the bytes are not copied under the lock.
+  absl::StatusOr<ModelChunkView> DownloadModel(const cohort::v1::DownloadModelRequest& request);
   absl::Status AdvertiseKeys(const cohort::v1::AdvertiseKeysRequest& request);
   absl::Status ShareKeys(const cohort::v1::ShareKeysRequest& request);
   absl::Status ReportShares(const cohort::v1::ReportSharesRequest& request);

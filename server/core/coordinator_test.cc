@@ -221,8 +221,10 @@ TEST_CASE("Tokens_AreCheckedOnEveryCall") {
   download.set_session_token(token);
   auto chunk = f.coordinator->DownloadModel(download);
   REQUIRE(chunk.ok());
-  CHECK(chunk->total_size() == 16);
-  CHECK(chunk->sha256().size() == 32);
+  CHECK(chunk->header.total_size() == 16);
+  CHECK(chunk->header.sha256().size() == 32);
+  CHECK(chunk->data.size() == 16);
+  CHECK(chunk->ToChunk().data() == std::string(chunk->data));
   // Expired after its lifetime.
   f.clock.AdvanceTime(absl::Hours(30));
   CHECK(f.coordinator->DownloadModel(download).status().code() ==

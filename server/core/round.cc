@@ -114,8 +114,14 @@ cohort::v1::RoundUpdate Round::UpdateFor(int32_t index) const {
   return update;
 }
 
-absl::StatusOr<cohort::v1::ModelChunk> Round::DownloadModel(
-    int32_t index, const cohort::v1::DownloadModelRequest& req) {
+cohort::v1::ModelChunk ModelChunkView::ToChunk() const {
+  cohort::v1::ModelChunk chunk = header;
+  chunk.set_data(std::string(data));
+  return chunk;
+}
+
+absl::StatusOr<ModelChunkView> Round::DownloadModel(int32_t index,
+                                                    const cohort::v1::DownloadModelRequest& req) {
   const Participant& p = ctx_.participant(index);
   if (p.dropped) {
     return absl::FailedPreconditionError(
@@ -138,12 +144,14 @@ absl::StatusOr<cohort::v1::ModelChunk> Round::DownloadModel(
   const int64_t limit =
       req.max_bytes() == 0 ? kMaxDownloadChunk : std::min(req.max_bytes(), kMaxDownloadChunk);
   const int64_t len = std::min(limit, total - req.offset());
-  cohort::v1::ModelChunk chunk;
-  chunk.set_offset(req.offset());
-  chunk.set_data(bytes.substr(static_cast<size_t>(req.offset()), static_cast<size_t>(len)));
-  chunk.set_total_size(total);
-  chunk.set_sha256(ctx_.setup.base_model->sha256());
-  chunk.set_model_version(ctx_.setup.base_model->version());
+  ModelChunkView chunk;
+  chunk.header.set_offset(req.offset());
+  chunk.header.set_total_size(total);
+  chunk.header.set_sha256(ctx_.setup.base_model->sha256());
+  chunk.header.set_model_version(ctx_.setup.base_model->version());
+  chunk.model = ctx_.setup.base_model;
+  chunk.data = absl::string_view(bytes).substr(static_cast<size_t>(req.offset()),
+                                               static_cast<size_t>(len));
   ctx_.metrics.set_bytes_downloaded(ctx_.metrics.bytes_downloaded() + len);
   return chunk;
 }

@@ -44,12 +44,14 @@
 // This class is not thread-safe.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "cohort/v1/admin.pb.h"
@@ -58,6 +60,18 @@
 #include "server/core/round_context.h"
 
 namespace cohort::server {
+
+// A chunk of a round's base model that points into the model instead of copying it: every
+// device of every round downloads from the one immutable buffer of a version, which `model`
+// keeps alive for as long as the view (and a gRPC response made from it) exists.
+struct ModelChunkView {
+  cohort::v1::ModelChunk header;  // offset, total_size, sha256, model_version; data left empty
+  std::shared_ptr<const cohort::v1::Model> model;
+  absl::string_view data;  // the chunk's bytes, inside model->parameters()
+
+  // The whole message, bytes copied in (for callers that need one).
+  cohort::v1::ModelChunk ToChunk() const;
+};
 
 class Round {
  public:
@@ -94,8 +108,8 @@ class Round {
   absl::Status CheckParticipant(int32_t index, const std::string& pseudonym) const;
 
   cohort::v1::RoundUpdate UpdateFor(int32_t index) const;
-  absl::StatusOr<cohort::v1::ModelChunk> DownloadModel(int32_t index,
-                                                       const cohort::v1::DownloadModelRequest& req);
+  absl::StatusOr<ModelChunkView> DownloadModel(int32_t index,
+                                               const cohort::v1::DownloadModelRequest& req);
   absl::Status AdvertiseKeys(int32_t index, const cohort::v1::AdvertiseKeysRequest& req,
                              absl::Time now);
   absl::Status ShareKeys(int32_t index, const cohort::v1::ShareKeysRequest& req, absl::Time now);

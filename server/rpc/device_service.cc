@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "server/rpc/model_chunk_buffer.h"
 #include "server/rpc/status_util.h"
 
 namespace cohort::server {
@@ -228,11 +229,13 @@ grpc::ServerUnaryReactor* DeviceServiceImpl::WaitForPhase(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* DeviceServiceImpl::DownloadModel(
-    grpc::CallbackServerContext* context, const cohort::v1::DownloadModelRequest* request,
-    cohort::v1::ModelChunk* response) {
-  absl::StatusOr<cohort::v1::ModelChunk> result = coordinator_->DownloadModel(*request);
-  if (result.ok()) *response = std::move(*result);
+grpc::ServerUnaryReactor* DeviceServiceImpl::DownloadModel(grpc::CallbackServerContext* context,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  absl::StatusOr<cohort::v1::DownloadModelRequest> parsed = ParseDownloadModelRequest(*request);
+  if (!parsed.ok()) return Done(context, "DownloadModel", parsed.status());
+  absl::StatusOr<ModelChunkView> result = coordinator_->DownloadModel(*parsed);
+  if (result.ok()) *response = ModelChunkBuffer(*result);
   return Done(context, "DownloadModel", result.status());
 }
 

@@ -72,7 +72,10 @@ class LongPollRegistry {
   std::thread thread_;
 };
 
-class DeviceServiceImpl final : public cohort::v1::DeviceService::CallbackService {
+// DownloadModel is served raw: its answer points into the model (model_chunk_buffer.h).
+class DeviceServiceImpl final
+    : public cohort::v1::DeviceService::WithRawCallbackMethod_DownloadModel<
+          cohort::v1::DeviceService::CallbackService> {
  public:
   // Neither is owned; `metrics` may be null.
   DeviceServiceImpl(Coordinator* coordinator, LongPollRegistry* long_polls,
@@ -85,8 +88,8 @@ class DeviceServiceImpl final : public cohort::v1::DeviceService::CallbackServic
                                          const cohort::v1::WaitForPhaseRequest* request,
                                          cohort::v1::RoundUpdate* response) override;
   grpc::ServerUnaryReactor* DownloadModel(grpc::CallbackServerContext* context,
-                                          const cohort::v1::DownloadModelRequest* request,
-                                          cohort::v1::ModelChunk* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* AdvertiseKeys(grpc::CallbackServerContext* context,
                                           const cohort::v1::AdvertiseKeysRequest* request,
                                           cohort::v1::AdvertiseKeysResponse* response) override;
